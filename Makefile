@@ -1,0 +1,49 @@
+# OmniSense Gateway. A newcomer needs two commands: `make run` and `make test` (README.md).
+# Every target installs what is missing first: apt packages, the .venv from pyproject.toml, npm packages.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: run test bench stack stop deps clean-stack
+
+## make run: the local stack, the demo URLs and a curl, then the service in the foreground (Ctrl-C stops all)
+run: deps
+	$(PY) -m devstack run
+
+## make test: the same set-up without the foreground service, then the whole test suite
+test: deps
+	$(PY) -m devstack up --with-browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make bench: the benchmarks (not part of make test)
+bench: deps
+	$(PY) -m devstack up --with-bench-tools
+	$(PY) -m bench
+
+## make stack / make stop: the local stack (MariaDB, Kamailio, coturn) in the background
+stack: deps
+	$(PY) -m devstack up
+
+stop:
+	@if [ -x $(PY) ]; then $(PY) -m devstack down; fi
+
+deps: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "Python 3.11 is needed (found $$($(PYTHON) --version)); set PYTHON=python3.11"; exit 1; }
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; }
+	npm ci --no-audit --no-fund
+	@touch $@
+
+## make clean-stack: stop the stack and forget its data (the demo database is made anew next time)
+clean-stack: stop
+	rm -rf .stack

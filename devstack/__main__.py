@@ -1,0 +1,87 @@
+"""python -m devstack up|down|status|run"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+from service.config import DatabaseConfig
+
+from . import coturn, dotenv, install, kamailio, mariadb, procs
+from .paths import LOGS
+
+
+def up(*, browser: bool = False, bench_tools: bool = False) -> dict[str, str]:
+    if browser:
+        # Playwright drives Debian's Chromium (never a browser of its own download).
+        install.ensure_packages({"chromium": ["chromium"]})
+    if bench_tools:
+        install.ensure_packages({"nginx": ["nginx"], "pt-archiver": ["percona-toolkit"]})
+    dotenv.ensure()
+    env = dotenv.environment()
+    db = DatabaseConfig.from_url(env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/asterisk"))
+    for name, start in (
+        ("mariadb", lambda: mariadb.start(db)),
+        ("kamailio", lambda: kamailio.start(env)),
+        ("coturn", lambda: coturn.start(env)),
+    ):
+        try:
+            started = start()
+        except Exception as exc:
+            sys.exit(f"devstack: {name} failed to start: {exc}")
+        print(f"devstack: {name} {'started' if started else 'already running'}", flush=True)
+    print(f"devstack: logs in {LOGS}", flush=True)
+    return env
+
+
+def down() -> None:
+    for name, stop in (("coturn", coturn.stop), ("kamailio", kamailio.stop), ("mariadb", mariadb.stop)):
+        if stop():
+            print(f"devstack: {name} stopped", flush=True)
+
+
+def status() -> int:
+    for name in ("mariadb", "kamailio", "coturn"):
+        pid = procs.pid_of(name)
+        print(f"{name}: {'running, pid %d' % pid if pid else 'not started by devstack'}")
+    return 0
+
+
+def run() -> int:
+    """`make run`: the stack, the demo URLs and curl, then the service in the foreground; Ctrl-C stops all."""
+    env = up()
+    from . import demo
+
+    service_env = demo.announce(env)
+    proc = subprocess.Popen([sys.executable, "-m", "service", "serve"], env={**os.environ, **service_env})
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        return proc.wait()
+    finally:
+        down()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status", "run"])
+    parser.add_argument("--with-browser", action="store_true", help="also install Chromium (tests)")
+    parser.add_argument("--with-bench-tools", action="store_true", help="also install nginx and pt-archiver")
+    args = parser.parse_args()
+    if args.command == "up":
+        up(browser=args.with_browser, bench_tools=args.with_bench_tools)
+    elif args.command == "down":
+        down()
+    elif args.command == "status":
+        return status()
+    elif args.command == "run":
+        return run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

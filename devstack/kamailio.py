@@ -1,0 +1,47 @@
+"""Kamailio 5.6 with its websocket module: the stand-in for the PBX's webRTC server (SIP_UPSTREAM)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from . import install, procs
+from .paths import CONFIG, short_run_dir
+
+NAME = "kamailio"
+CFG = CONFIG / "kamailio" / "kamailio.cfg"
+RUN_DIR = short_run_dir("kamailio")
+# About 130 KB of shared memory per WebSocket: 1 GiB leaves room for several thousand sessions.
+SHM_MB = 1024
+
+
+def address(sip_upstream: str) -> tuple[str, int]:
+    parts = urlsplit(sip_upstream)
+    return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "wss" else 80)
+
+
+def command(host: str, port: int) -> list[str]:
+    return [
+        "kamailio", "-DD", "-E",
+        "-f", str(CFG),
+        "-Y", str(RUN_DIR),
+        "-m", str(SHM_MB), "-M", "32",
+        "-l", f"tcp:{host}:{port}",
+    ]
+
+
+def start(env: dict[str, str]) -> bool:
+    host, port = address(env.get("SIP_UPSTREAM", "ws://127.0.0.1:8088"))
+    if procs.port_open(host, port):
+        return False
+    install.ensure_packages({
+        "kamailio": ["kamailio", "kamailio-websocket-modules", "kamailio-extra-modules"],
+        "/usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so": ["kamailio-websocket-modules"],
+    })
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    procs.spawn(NAME, command(host, port))
+    procs.wait_for_port(host, port, NAME)
+    return True
+
+
+def stop() -> bool:
+    return procs.stop(NAME)

@@ -1,0 +1,112 @@
+-- ViciDial's tables that the archive API touches, as ViciDial's installer makes them
+-- (extras/MySQL_AST_CREATE_tables.sql, schema 1728; see ../shared/vicidial-tables.md).
+-- Idempotent: run on every `make stack`.
+
+CREATE TABLE IF NOT EXISTS vicidial_list (
+lead_id INT(9) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+entry_date DATETIME,
+modify_date TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+status VARCHAR(6),
+user VARCHAR(20),
+vendor_lead_code VARCHAR(20),
+source_id VARCHAR(50),
+list_id BIGINT(14) UNSIGNED NOT NULL DEFAULT '0',
+gmt_offset_now DECIMAL(4,2) DEFAULT '0.00',
+called_since_last_reset ENUM('Y','N','Y1','Y2','Y3','Y4','Y5','Y6','Y7','Y8','Y9','Y10','D') DEFAULT 'N',
+phone_code VARCHAR(10),
+phone_number VARCHAR(18) NOT NULL,
+title VARCHAR(4),
+first_name VARCHAR(30),
+middle_initial VARCHAR(1),
+last_name VARCHAR(30),
+address1 VARCHAR(100),
+address2 VARCHAR(100),
+address3 VARCHAR(100),
+city VARCHAR(50),
+state VARCHAR(2),
+province VARCHAR(50),
+postal_code VARCHAR(10),
+country_code VARCHAR(3),
+gender ENUM('M','F','U') DEFAULT 'U',
+date_of_birth DATE,
+alt_phone VARCHAR(12),
+email VARCHAR(70),
+security_phrase VARCHAR(100),
+comments VARCHAR(255),
+called_count SMALLINT(5) UNSIGNED DEFAULT '0',
+last_local_call_time DATETIME,
+`rank` SMALLINT(5) NOT NULL DEFAULT '0',
+owner VARCHAR(20) DEFAULT '',
+entry_list_id BIGINT(14) UNSIGNED NOT NULL DEFAULT '0',
+index (phone_number),
+index (list_id),
+index (called_since_last_reset),
+index (status),
+index (gmt_offset_now),
+index (postal_code),
+index (last_local_call_time),
+index (`rank`),
+index (owner),
+index phone_list (phone_number,list_id),
+index list_phone (list_id,phone_number),
+index list_status (list_id,status)
+) ENGINE=MyISAM;
+
+-- Not made by ViciDial's installer; admins make it this way (docs/LEAD_ARCHIVING.txt).
+CREATE TABLE IF NOT EXISTS vicidial_list_archive LIKE vicidial_list;
+ALTER TABLE vicidial_list_archive MODIFY lead_id INT(9) UNSIGNED NOT NULL;
+
+CREATE TABLE IF NOT EXISTS vicidial_call_times (
+call_time_id VARCHAR(10) PRIMARY KEY NOT NULL,
+call_time_name VARCHAR(30) NOT NULL,
+call_time_comments VARCHAR(255) default '',
+ct_default_start SMALLINT(4) unsigned NOT NULL default '900',
+ct_default_stop SMALLINT(4) unsigned NOT NULL default '2100',
+ct_sunday_start SMALLINT(4) unsigned default '0',
+ct_sunday_stop SMALLINT(4) unsigned default '0',
+ct_monday_start SMALLINT(4) unsigned default '0',
+ct_monday_stop SMALLINT(4) unsigned default '0',
+ct_tuesday_start SMALLINT(4) unsigned default '0',
+ct_tuesday_stop SMALLINT(4) unsigned default '0',
+ct_wednesday_start SMALLINT(4) unsigned default '0',
+ct_wednesday_stop SMALLINT(4) unsigned default '0',
+ct_thursday_start SMALLINT(4) unsigned default '0',
+ct_thursday_stop SMALLINT(4) unsigned default '0',
+ct_friday_start SMALLINT(4) unsigned default '0',
+ct_friday_stop SMALLINT(4) unsigned default '0',
+ct_saturday_start SMALLINT(4) unsigned default '0',
+ct_saturday_stop SMALLINT(4) unsigned default '0',
+ct_state_call_times TEXT,
+default_afterhours_filename_override VARCHAR(255) default '',
+sunday_afterhours_filename_override VARCHAR(255) default '',
+monday_afterhours_filename_override VARCHAR(255) default '',
+tuesday_afterhours_filename_override VARCHAR(255) default '',
+wednesday_afterhours_filename_override VARCHAR(255) default '',
+thursday_afterhours_filename_override VARCHAR(255) default '',
+friday_afterhours_filename_override VARCHAR(255) default '',
+saturday_afterhours_filename_override VARCHAR(255) default '',
+user_group VARCHAR(20) default '---ALL---',
+ct_holidays TEXT
+) ENGINE=MyISAM;
+
+CREATE TABLE IF NOT EXISTS vicidial_call_time_holidays (
+holiday_id VARCHAR(30) PRIMARY KEY NOT NULL,
+holiday_name VARCHAR(100) NOT NULL,
+holiday_comments VARCHAR(255) default '',
+holiday_date DATE,
+holiday_status ENUM('ACTIVE','INACTIVE','EXPIRED') default 'INACTIVE',
+ct_default_start SMALLINT(4) unsigned NOT NULL default '900',
+ct_default_stop SMALLINT(4) unsigned NOT NULL default '2100',
+default_afterhours_filename_override VARCHAR(255) default '',
+user_group VARCHAR(20) default '---ALL---',
+holiday_method VARCHAR(40) default 'REPLACE'
+) ENGINE=MyISAM;
+
+-- ViciDial's stock call times, so OFFICE_HOURS=vicidial:9am-5pm works on the demo database.
+INSERT IGNORE INTO vicidial_call_times (call_time_id, call_time_name, ct_default_start, ct_default_stop) VALUES
+('24hours', 'default 24 hours calling', 0, 2400),
+('9am-9pm', 'default 9am to 9pm calling', 900, 2100),
+('9am-5pm', 'default 9am to 5pm calling', 900, 1700),
+('12pm-5pm', 'default 12pm to 5pm calling', 1200, 1700),
+('12pm-9pm', 'default 12pm to 9pm calling', 1200, 2100),
+('5pm-9pm', 'default 5pm to 9pm calling', 1700, 2100);

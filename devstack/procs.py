@@ -1,0 +1,110 @@
+"""Starting and stopping background daemons by pid file, and waiting for their ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+
+from .paths import LOGS, PIDS
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(host: str, port: int, name: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return
+        if not running(name):
+            raise RuntimeError(f"{name} exited during start-up; see {LOGS / (name + '.log')}:\n{tail_log(name)}")
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not open {host}:{port} within {timeout:.0f}s; see {LOGS / (name + '.log')}")
+
+
+def tail_log(name: str, lines: int = 15) -> str:
+    try:
+        return "\n".join((LOGS / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def spawn(name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> int:
+    """Start `argv` in its own session, logging to .stack/logs/NAME.log; remember its pid."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    PIDS.mkdir(parents=True, exist_ok=True)
+    with open(LOGS / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+    (PIDS / f"{name}.pid").write_text(str(proc.pid))
+    return proc.pid
+
+
+def pid_of(name: str) -> int | None:
+    try:
+        pid = int((PIDS / f"{name}.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    # A zombie (our own exited child) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().split(")")[-1].split()[0] == "Z":
+                os.waitpid(pid, os.WNOHANG)
+                return None
+    except (OSError, ChildProcessError):
+        pass
+    return pid
+
+
+def running(name: str) -> bool:
+    return pid_of(name) is not None
+
+
+def stop(name: str, timeout: float = 15.0) -> bool:
+    """SIGTERM the daemon's process group, then SIGKILL after `timeout`. True if something was stopped."""
+    pid = pid_of(name)
+    (PIDS / f"{name}.pid").unlink(missing_ok=True)
+    if pid is None:
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return True

@@ -1,0 +1,4 @@
+"""OmniSense Gateway: the TForge OmniSense Webphone, its SIP relay and TURN credentials, and the
+ViciDial Lead Archive API, in one aiohttp service."""
+
+__version__ = "0.1.0"

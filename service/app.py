@@ -1,0 +1,26 @@
+"""The application factory: one place that wires settings, state, middleware and each part's routes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import db, health, metrics, webphone
+from .appkeys import METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
+from .archive import routes as archive_routes
+from .config import Settings
+from .errors import error_middleware
+from .sip_proxy import routes as sip_proxy_routes
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=2 * 1024 * 1024)
+    app[SETTINGS] = settings
+    app[METRICS_REGISTRY] = metrics.new_registry()
+    app[READINESS_CHECKS] = {}
+    app.cleanup_ctx.append(db.db_context)
+    app.add_routes(health.routes)
+    app.add_routes(metrics.routes)
+    archive_routes.setup(app)
+    sip_proxy_routes.setup(app)
+    webphone.setup(app)
+    return app

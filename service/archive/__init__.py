@@ -1,0 +1,1 @@
+"""The ViciDial Lead Archive API: `POST /vicidial/leads/archive`."""

@@ -1,0 +1,217 @@
+"""Settings: the environment variables of SPEC section 2, read once and validated.
+
+`load_settings` is a pure function of a mapping (``os.environ`` merged with `.env` by the CLI), so tests
+build settings from plain dicts. A bad value raises `ConfigError`, whose message is the one line that
+start-up prints: the variable's name and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Mapping
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value the service cannot use."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    unix_socket: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str, variable: str = "DATABASE_URL") -> "DatabaseConfig":
+        parts = urlsplit(url)
+        if parts.scheme not in ("mysql", "mariadb"):
+            raise ConfigError(variable, f"expected mysql://user:password@host:port/dbname, got scheme {parts.scheme!r}")
+        try:
+            port = parts.port or 3306
+        except ValueError as exc:
+            raise ConfigError(variable, f"bad port: {exc}") from None
+        database = parts.path.lstrip("/")
+        if not database or "/" in database:
+            raise ConfigError(variable, "the URL must name one database, e.g. mysql://user:pw@127.0.0.1:3306/asterisk")
+        if not parts.hostname:
+            raise ConfigError(variable, "the URL must name a host")
+        return cls(
+            host=parts.hostname,
+            port=port,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            database=unquote(database),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ApiKeyEntry:
+    name: str
+    sha256_hex: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database: DatabaseConfig = DatabaseConfig("127.0.0.1", 3306, "root", "", "asterisk")
+    archive_api_keys: tuple[ApiKeyEntry, ...] = ()
+    office_hours: str = "mon-fri 08:00-17:00"
+    office_hours_tz: str | None = None
+    sip_upstream: str = "ws://127.0.0.1:8088"
+    auth_key_secret: str = ""
+    turn_secret: str | None = None
+    turn_ttl: int = 3600
+    ice_transport_policy: Literal["all", "relay"] = "all"
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(name, f"expected a port number 1-65535, got {raw!r}")
+    return int(raw)
+
+
+def _api_keys(raw: str | None) -> tuple[ApiKeyEntry, ...]:
+    if raw is None:
+        return ()
+    entries = []
+    names: set[str] = set()
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, digest = item.rpartition(":")
+        digest = digest.strip().lower()
+        name = name.strip()
+        if not sep or not name:
+            raise ConfigError("ARCHIVE_API_KEYS", f"entry {item[:24]!r}... is not name:sha256hex")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ConfigError("ARCHIVE_API_KEYS", f"entry {name!r}: the hash must be 64 hex digits (SHA-256 of the key)")
+        if name in names:
+            raise ConfigError("ARCHIVE_API_KEYS", f"the name {name!r} appears twice")
+        names.add(name)
+        entries.append(ApiKeyEntry(name, digest))
+    return tuple(entries)
+
+
+def _origins(raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    origins = []
+    for item in raw.split(","):
+        item = item.strip().rstrip("/")
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ConfigError("ALLOWED_ORIGINS", f"{item!r} is not an origin like https://crm.example.com")
+        origins.append(item.lower())
+    return tuple(origins)
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Validate the environment into `Settings`; raise `ConfigError` on the first bad variable."""
+    host = _get(env, "HOST") or "127.0.0.1"
+    if any(c.isspace() or c in "/:@" for c in host) and not _is_ipv6(host):
+        raise ConfigError("HOST", f"{host!r} is neither an IP address nor a host name")
+
+    db_url = _get(env, "DATABASE_URL") or "mysql://root@127.0.0.1:3306/asterisk"
+    database = DatabaseConfig.from_url(db_url)
+
+    office_hours = _get(env, "OFFICE_HOURS") or "mon-fri 08:00-17:00"
+    # The schedule's syntax is checked where it is parsed (service.archive.office_hours) at app start.
+
+    tz = _get(env, "OFFICE_HOURS_TZ")
+    if tz is not None:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError("OFFICE_HOURS_TZ", f"{tz!r} is not an IANA time zone such as Africa/Johannesburg") from None
+
+    upstream = _get(env, "SIP_UPSTREAM") or "ws://127.0.0.1:8088"
+    up = urlsplit(upstream)
+    if up.scheme not in ("ws", "wss") or not up.hostname:
+        raise ConfigError("SIP_UPSTREAM", f"expected a ws:// or wss:// URL, got {upstream!r}")
+
+    auth_key_secret = _get(env, "AUTH_KEY_SECRET")
+    if auth_key_secret is None:
+        raise ConfigError("AUTH_KEY_SECRET", "not set: webphone auth_keys cannot be checked without it")
+    if len(auth_key_secret) < 16:
+        raise ConfigError("AUTH_KEY_SECRET", "too short: use at least 16 random characters")
+
+    ttl_raw = _get(env, "TURN_TTL")
+    turn_ttl = 3600
+    if ttl_raw is not None:
+        if not ttl_raw.isdigit() or int(ttl_raw) <= 0:
+            raise ConfigError("TURN_TTL", f"expected a positive number of seconds, got {ttl_raw!r}")
+        turn_ttl = int(ttl_raw)
+
+    policy = (_get(env, "ICE_TRANSPORT_POLICY") or "all").lower()
+    if policy not in ("all", "relay"):
+        raise ConfigError("ICE_TRANSPORT_POLICY", f"expected all or relay, got {policy!r}")
+
+    cert, key = _get(env, "TLS_CERT_FILE"), _get(env, "TLS_KEY_FILE")
+    if (cert is None) != (key is None):
+        missing = "TLS_KEY_FILE" if key is None else "TLS_CERT_FILE"
+        raise ConfigError(missing, "TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+    for name, path in (("TLS_CERT_FILE", cert), ("TLS_KEY_FILE", key)):
+        if path is not None:
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(name, f"cannot read {path}: {exc.strerror}") from None
+
+    return Settings(
+        host=host,
+        port=_port(env, "PORT", 8080),
+        database=database,
+        archive_api_keys=_api_keys(_get(env, "ARCHIVE_API_KEYS")),
+        office_hours=office_hours,
+        office_hours_tz=tz,
+        sip_upstream=upstream,
+        auth_key_secret=auth_key_secret,
+        turn_secret=_get(env, "TURN_SECRET"),
+        turn_ttl=turn_ttl,
+        ice_transport_policy=policy,  # type: ignore[arg-type]
+        tls_cert_file=cert,
+        tls_key_file=key,
+        allowed_origins=_origins(_get(env, "ALLOWED_ORIGINS")),
+    )

@@ -1,0 +1,98 @@
+"""`python -m service serve [--workers N]`: run the app, on uvloop where available."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import signal
+import ssl
+import sys
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+log = logging.getLogger("service")
+
+
+class AccessLogger(AbstractAccessLogger):
+    """Method, path, status and time: never the query string, which carries webphone secrets."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %s %.1fms',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
+        )
+
+
+def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    serve = commands.add_parser("serve", help="run the service (configured from the environment and .env)")
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
+    serve.set_defaults(run=run_serve)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _serve_one(reuse_port: bool) -> None:
+    from .app import create_app
+    from .cli import settings_or_exit
+
+    configure_logging()
+    settings = settings_or_exit()
+    _use_uvloop()
+    ssl_context = None
+    if settings.tls:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ssl_context=ssl_context,
+        reuse_port=reuse_port,
+        access_log_class=AccessLogger,
+        print=None,
+        handle_signals=True,
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from .cli import settings_or_exit
+
+    configure_logging()
+    settings = settings_or_exit()  # fail fast, in the parent, with the one-line message
+    scheme = "https" if settings.tls else "http"
+    log.info("serving on %s://%s:%s (%d worker%s)", scheme, settings.host, settings.port,
+             args.workers, "" if args.workers == 1 else "s")
+    if args.workers <= 1:
+        _serve_one(reuse_port=False)
+        return 0
+    workers = [multiprocessing.Process(target=_serve_one, args=(True,), daemon=True) for _ in range(args.workers)]
+    for w in workers:
+        w.start()
+
+    def stop(signum: int, frame: object) -> None:
+        for w in workers:
+            if w.is_alive():
+                w.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for w in workers:
+        w.join()
+    return 0 if all(w.exitcode in (0, -signal.SIGTERM) for w in workers) else 1

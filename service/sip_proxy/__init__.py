@@ -1,0 +1,1 @@
+"""The SIP-over-WebSocket relay, webphone session keys and TURN credentials."""

@@ -1,0 +1,41 @@
+"""Fixtures shared by the whole suite: the real local stack and settings built for tests.
+
+Tests that need a real component are marked `stack` (`pytest -m stack` runs only those,
+`pytest -m "not stack"` only the fast pure ones). The stack is started once per run by `make test`;
+the `stack_env` fixture makes sure it is up when pytest is run on its own too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from service.config import DatabaseConfig, Settings, load_settings
+
+TEST_AUTH_KEY_SECRET = "test-auth-key-secret-0123456789"
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    """The project's environment (.env under os.environ) with MariaDB, Kamailio and coturn running."""
+    import devstack.__main__ as devstack_main
+
+    return devstack_main.up()
+
+
+@pytest.fixture(scope="session")
+def db_config(stack_env: dict[str, str]) -> DatabaseConfig:
+    return DatabaseConfig.from_url(stack_env["DATABASE_URL"])
+
+
+@pytest.fixture
+def make_settings() -> Iterator:
+    """Settings from a plain dict, with a test AUTH_KEY_SECRET unless one is given."""
+
+    def make(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        settings = load_settings({"AUTH_KEY_SECRET": TEST_AUTH_KEY_SECRET, **(env or {})})
+        return dataclasses.replace(settings, **overrides)
+
+    yield make

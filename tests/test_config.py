@@ -1,0 +1,57 @@
+"""service.config: every variable of SPEC section 2, its default and its one-line error."""
+
+import pytest
+
+from service.config import ConfigError, load_settings
+
+BASE = {"AUTH_KEY_SECRET": "0123456789abcdef-secret"}
+
+
+def test_defaults() -> None:
+    s = load_settings(BASE)
+    assert (s.host, s.port) == ("127.0.0.1", 8080)
+    assert (s.database.host, s.database.port, s.database.user, s.database.database) == ("127.0.0.1", 3306, "root", "asterisk")
+    assert s.archive_api_keys == ()
+    assert s.office_hours == "mon-fri 08:00-17:00"
+    assert s.sip_upstream == "ws://127.0.0.1:8088"
+    assert s.turn_secret is None and s.turn_ttl == 3600
+    assert s.ice_transport_policy == "all"
+    assert not s.tls and s.allowed_origins == ()
+
+
+def test_database_url_with_escaped_password() -> None:
+    s = load_settings({**BASE, "DATABASE_URL": "mysql://cron:p%40ss%3Aw@db.local:3307/asterisk"})
+    assert (s.database.user, s.database.password, s.database.host, s.database.port) == ("cron", "p@ss:w", "db.local", 3307)
+
+
+def test_api_keys_parsed() -> None:
+    digest = "a" * 64
+    s = load_settings({**BASE, "ARCHIVE_API_KEYS": f"crm:{digest}, nightly:{'B' * 64}"})
+    assert [(k.name, k.sha256_hex) for k in s.archive_api_keys] == [("crm", digest), ("nightly", "b" * 64)]
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({}, "AUTH_KEY_SECRET"),
+        ({**BASE, "PORT": "http"}, "PORT"),
+        ({**BASE, "PORT": "70000"}, "PORT"),
+        ({**BASE, "DATABASE_URL": "postgres://x@y/z"}, "DATABASE_URL"),
+        ({**BASE, "DATABASE_URL": "mysql://x@y:3306/"}, "DATABASE_URL"),
+        ({**BASE, "ARCHIVE_API_KEYS": "crm:not-hex"}, "ARCHIVE_API_KEYS"),
+        ({**BASE, "ARCHIVE_API_KEYS": f"crm:{'a' * 64},crm:{'b' * 64}"}, "ARCHIVE_API_KEYS"),
+        ({**BASE, "OFFICE_HOURS_TZ": "Mars/Olympus"}, "OFFICE_HOURS_TZ"),
+        ({**BASE, "SIP_UPSTREAM": "http://pbx"}, "SIP_UPSTREAM"),
+        ({**BASE, "TURN_TTL": "-5"}, "TURN_TTL"),
+        ({**BASE, "ICE_TRANSPORT_POLICY": "sometimes"}, "ICE_TRANSPORT_POLICY"),
+        ({**BASE, "TLS_CERT_FILE": "/etc/hostname"}, "TLS_KEY_FILE"),
+        ({**BASE, "TLS_CERT_FILE": "/nonexistent.pem", "TLS_KEY_FILE": "/nonexistent.key"}, "TLS_CERT_FILE"),
+        ({**BASE, "ALLOWED_ORIGINS": "crm.example.com"}, "ALLOWED_ORIGINS"),
+    ],
+)
+def test_bad_value_names_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert info.value.variable == variable
+    assert str(info.value).startswith(f"{variable}: ")
+    assert "\n" not in str(info.value)
