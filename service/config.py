@@ -156,7 +156,14 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     database = DatabaseConfig.from_url(db_url)
 
     office_hours = _get(env, "OFFICE_HOURS") or "mon-fri 08:00-17:00"
-    # The schedule's syntax is checked where it is parsed (service.archive.office_hours) at app start.
+    # The schedule's syntax lives with the archive API; checking it here makes a bad value stop start-up
+    # with the one-line message, like every other variable.
+    from .archive.office_hours import OfficeHoursError, parse_office_hours
+
+    try:
+        parse_office_hours(office_hours)
+    except OfficeHoursError as exc:
+        raise ConfigError("OFFICE_HOURS", str(exc)) from None
 
     tz = _get(env, "OFFICE_HOURS_TZ")
     if tz is not None:

@@ -1,0 +1,121 @@
+"""Archiving one request's leads on one connection: check, insert, update, safe delete.
+
+InnoDB tables: one request is one READ COMMITTED transaction that first locks the requested vicidial_list
+rows (in primary-key order), so the dialer cannot change a lead between its copy and its delete, and two
+requests for the same leads take turns. READ COMMITTED takes no gap locks, which spares concurrent requests
+the insert-intention deadlocks of REPEATABLE READ. Deadlocks and lock waits roll the whole transaction
+back and it is run again.
+
+MyISAM tables: each statement commits on its own, and each is safe on its own (see `sql`): the delete
+compares every column at the instant it deletes, so a lead changed in between simply stays. Running the
+steps again is harmless, which is also what makes the retry safe on either engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from typing import Any
+
+import aiomysql
+import pymysql
+
+from .. import db
+from . import schema, sql
+from .errors import DatabaseBusy, LeadsNotFound, SchemaMismatch
+from .request import ArchiveRequest
+
+RETRYABLE = {
+    1213: "deadlock",
+    1205: "lock wait timeout",
+    1020: "record changed since last read",  # MariaDB's innodb_snapshot_isolation
+}
+ATTEMPTS = 4
+SUCCESS_MESSAGE = "lead_ids batch was successfully processed"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ArchiveResult:
+    select_count: int
+    insert_count: int
+    update_count: int
+    delete_count: int
+    not_deleted_lead_ids: tuple[int, ...] = ()
+    attempts: int = 1
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "message": SUCCESS_MESSAGE,
+            "select_count": self.select_count,
+            "insert_count": self.insert_count,
+            "update_count": self.update_count,
+            "delete_count": self.delete_count,
+        }
+        if self.not_deleted_lead_ids:
+            body["not_deleted_lead_ids"] = list(self.not_deleted_lead_ids)
+        return body
+
+
+async def archive_leads(pool: aiomysql.Pool, request: ArchiveRequest, *, attempts: int = ATTEMPTS) -> ArchiveResult:
+    """Run the request's steps, retrying deadlocks and lock waits; domain errors change nothing."""
+    # Ids outside lead_id's range are no lead; they need no query to say so.
+    impossible = [i for i in request.lead_ids if not 0 <= i <= sql.MAX_LEAD_ID]
+    if impossible:
+        raise LeadsNotFound(impossible)
+    async with db.connection(pool) as conn:
+        for attempt in range(1, attempts + 1):
+            try:
+                result = await _run_once(conn, request)
+                return dataclasses.replace(result, attempts=attempt)
+            except pymysql.err.MySQLError as exc:
+                code = exc.args[0] if exc.args else None
+                if code not in RETRYABLE:
+                    raise
+                # After a lock wait timeout InnoDB has rolled back only the statement: end the rest too.
+                await conn.rollback()
+                if attempt == attempts:
+                    raise DatabaseBusy(
+                        f"the database stayed busy ({RETRYABLE[code]}) through {attempts} attempts;"
+                        " nothing was left half done and the request can be sent again"
+                    ) from exc
+                await asyncio.sleep(random.uniform(0.02, 0.1) * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _run_once(conn: aiomysql.Connection, request: ArchiveRequest) -> ArchiveResult:
+    tables = await schema.read_tables(conn)
+    if schema.LIVE not in tables:
+        schema.matching_columns(tables)  # raises, naming the missing table
+    transactional = len(tables) == 2 and all(t.transactional for t in tables.values())
+    ids = request.lead_ids
+    async with conn.cursor() as cur:
+        if transactional:
+            await cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            await cur.execute("START TRANSACTION")
+        try:
+            found = await _ids(cur, (sql.EXISTING_FOR_UPDATE if transactional else sql.EXISTING).sql(ids))
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise LeadsNotFound(missing)
+            statements = sql.statements(schema.matching_columns(tables))
+            inserted = await cur.execute(statements.insert.sql(ids)) if request.insert_leads else 0
+            updated = await cur.execute(statements.update.sql(ids)) if request.update_leads else 0
+            deleted = await cur.execute(statements.delete.sql(ids)) if request.delete_leads else 0
+            not_deleted: tuple[int, ...] = ()
+            if request.delete_leads and deleted < len(found):
+                remaining = await _ids(cur, sql.EXISTING.sql(ids))
+                not_deleted = tuple(i for i in ids if i in remaining)
+            if transactional:
+                await cur.execute("COMMIT")
+        except (LeadsNotFound, SchemaMismatch):
+            if transactional:
+                await cur.execute("ROLLBACK")
+            raise
+    return ArchiveResult(len(found), inserted, updated, deleted, not_deleted)
+
+
+async def _ids(cur: aiomysql.Cursor, statement: str) -> set[int]:
+    await cur.execute(statement)
+    return {row[0] for row in await cur.fetchall()}
+

@@ -1,0 +1,122 @@
+"""The archive request body: JSON text in, an `ArchiveRequest` or the seed's error out.
+
+Checks run in the seed's order and the first failure answers: insert_leads, update_leads, delete_leads
+(booleans), then lead_ids (integers only, at least 1, at most 500, no duplicates). Whether the ids exist
+is asked of the database later. Integers are JSON integers: "7", 7.0, true, null, arrays and objects in
+lead_ids are type errors, reported back as given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+from .errors import InvalidRequest, UnreadableBody
+
+MAX_LEAD_IDS = 500
+FLAGS = ("insert_leads", "update_leads", "delete_leads")
+# Python refuses to turn longer digit strings into ints (sys.get_int_max_str_digits); no lead id is that long.
+_MAX_INT_DIGITS = 4000
+_CONSTANT_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|NaN|-?Infinity')
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ArchiveRequest:
+    insert_leads: bool
+    update_leads: bool
+    delete_leads: bool
+    lead_ids: tuple[int, ...]
+
+
+def parse_request(raw: bytes) -> ArchiveRequest:
+    """Validate a request body, raising `UnreadableBody` (500) or `InvalidRequest` (400)."""
+    return validate(decode_json(raw))
+
+
+def decode_json(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or `UnreadableBody` whose message says what is wrong and where."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableBody(f"request body is not UTF-8 text: byte {exc.start + 1} cannot be decoded") from None
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise UnreadableBody("request body is empty: expected a JSON object such as"
+                             ' {"insert_leads": true, "update_leads": true, "delete_leads": true, "lead_ids": [1]}')
+    try:
+        value = json.loads(text, parse_constant=_reject_constant(text), parse_int=_parse_int(text))
+    except json.JSONDecodeError as exc:
+        raise UnreadableBody(f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, position {exc.colno}") from None
+    except RecursionError:
+        raise UnreadableBody("request body is not readable JSON: it is nested too deeply") from None
+    if not isinstance(value, dict):
+        start = len(text) - len(text.lstrip())
+        raise UnreadableBody(f"request body must be a JSON object, got {_json_kind(value)} at {_where(text, start)}")
+    return value
+
+
+def validate(body: dict[str, Any]) -> ArchiveRequest:
+    """Check the fields in the seed's order; the first failure raises `InvalidRequest`."""
+    for flag in FLAGS:
+        if type(body.get(flag)) is not bool:
+            raise InvalidRequest(f"{flag} must be a boolean value")
+    lead_ids = body.get("lead_ids")
+    if lead_ids is not None and not isinstance(lead_ids, list):
+        raise InvalidRequest("lead_ids must only contain integer values", [lead_ids])
+    lead_ids = lead_ids or []
+    # bool is an int subclass in Python; JSON true is not an integer.
+    wrong = [value for value in lead_ids if type(value) is not int]
+    if wrong:
+        raise InvalidRequest("lead_ids must only contain integer values", wrong)
+    if not lead_ids:
+        raise InvalidRequest("lead_ids must contain atleast 1 value")
+    if len(lead_ids) > MAX_LEAD_IDS:
+        raise InvalidRequest(f"lead_ids cannot exceed {MAX_LEAD_IDS} values")
+    seen: set[int] = set()
+    duplicates: dict[int, None] = {}  # each duplicated id once, in order of its second appearance
+    for lead_id in lead_ids:
+        if lead_id in seen:
+            duplicates[lead_id] = None
+        seen.add(lead_id)
+    if duplicates:
+        raise InvalidRequest("lead_ids cannot contain duplicate values", list(duplicates))
+    return ArchiveRequest(body["insert_leads"], body["update_leads"], body["delete_leads"], tuple(lead_ids))
+
+
+def _where(text: str, index: int) -> str:
+    line = text.count("\n", 0, index) + 1
+    position = index - (text.rfind("\n", 0, index) + 1) + 1
+    return f"line {line}, position {position}"
+
+
+def _reject_constant(text: str):  # noqa: ANN202 - a json.loads hook
+    def reject(name: str) -> Any:
+        # json.loads accepts NaN and Infinity, which JSON does not; find the first one outside strings.
+        index = next((m.start() for m in _CONSTANT_OR_STRING.finditer(text) if m[0][0] != '"'), 0)
+        raise json.JSONDecodeError(f"{name} is not a JSON value", text, index)
+
+    return reject
+
+
+def _parse_int(text: str):  # noqa: ANN202 - a json.loads hook
+    def parse(digits: str) -> int:
+        if len(digits) > _MAX_INT_DIGITS:
+            index = text.find(digits)
+            raise json.JSONDecodeError(f"an integer of {len(digits)} digits is too long", text, max(index, 0))
+        return int(digits)
+
+    return parse
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
