@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
+
+from service.sip_proxy.agents import agent_secret
 
 from . import install, procs
 from .paths import CONFIG, short_run_dir
@@ -19,13 +22,15 @@ def address(sip_upstream: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "wss" else 80)
 
 
-def command(host: str, port: int) -> list[str]:
+def command(host: str, port: int, secret: str) -> list[str]:
+    """`secret` is the agent secret (hex) the config derives every agent's digest password from."""
     return [
         "kamailio", "-DD", "-E",
         "-f", str(CFG),
         "-Y", str(RUN_DIR),
         "-m", str(SHM_MB), "-M", "32",
         "-l", f"tcp:{host}:{port}",
+        "-A", f'AGENT_SECRET="{secret}"',
     ]
 
 
@@ -38,10 +43,20 @@ def start(env: dict[str, str]) -> bool:
         "/usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so": ["kamailio-websocket-modules"],
     })
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    procs.spawn(NAME, command(host, port))
+    procs.spawn(NAME, command(host, port, agent_secret(env["AUTH_KEY_SECRET"])))
     procs.wait_for_port(host, port, NAME)
     return True
 
 
 def stop() -> bool:
     return procs.stop(NAME)
+
+
+def restart(env: dict[str, str]) -> None:
+    """Stop Kamailio (if devstack started it) and start it again; returns once it listens."""
+    host, port = address(env.get("SIP_UPSTREAM", "ws://127.0.0.1:8088"))
+    stop()
+    deadline = time.monotonic() + 15
+    while procs.port_open(host, port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    start(env)

@@ -1,0 +1,213 @@
+"""Just enough SIP (RFC 3261) for the relay: a sans-I/O message parser and a 403 builder. No I/O.
+
+The relay passes messages through unchanged. It only needs to know what a frame is (`classify`, cheap, for
+every frame) and, for REGISTER and INVITE, who it claims to be from (`parse`, `uri_user`), so it can refuse an
+agent that pretends to be another with `forbidden_response`. Every parsing failure is a `SipParseError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+from typing import Literal
+from urllib.parse import unquote
+
+SIP_VERSION = "SIP/2.0"
+
+# RFC 3261 section 7.3.3 and the IANA registry of compact header names.
+COMPACT = {
+    "a": "accept-contact", "b": "referred-by", "c": "content-type", "d": "request-disposition",
+    "e": "content-encoding", "f": "from", "i": "call-id", "j": "reject-contact", "k": "supported",
+    "l": "content-length", "m": "contact", "o": "event", "r": "refer-to", "s": "subject", "t": "to",
+    "u": "allow-events", "v": "via", "x": "session-expires", "y": "identity",
+}
+METHODS = frozenset({
+    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK", "PUBLISH",
+    "REFER", "REGISTER", "SUBSCRIBE", "UPDATE",
+})
+_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+_BTOKEN = re.compile(rb"[A-Za-z0-9.!%*_+`'~-]+")
+_LINE_BREAK = re.compile(r"\r?\n")
+MAX_HEADERS = 256
+
+
+class SipParseError(ValueError):
+    """The input is not a SIP message this parser can read."""
+
+
+Kind = Literal["request", "response", "keepalive"]
+
+
+def classify(frame: bytes) -> tuple[Kind, bytes]:
+    """What a frame is, from its start line only: ("request", b"INVITE"), ("response", b"200"), or a keep-alive.
+
+    The relay's per-frame check, on the raw bytes: no header is read and nothing is decoded. Raises
+    `SipParseError` for anything that does not start like a SIP message.
+    """
+    if not frame.strip(b"\r\n"):
+        return "keepalive", b""
+    end = frame.find(b"\n", 0, 8192)
+    line = frame[: end if end >= 0 else 8192].rstrip(b"\r")
+    if line.startswith(b"SIP/2.0 "):
+        code = line[8:11]
+        if len(code) == 3 and code.isdigit() and code[:1] in b"123456" and line[11:12] in (b"", b" "):
+            return "response", code
+        raise SipParseError("bad status line")
+    method, sp, rest = line.partition(b" ")
+    uri = rest[:-8]
+    if sp and rest.endswith(b" SIP/2.0") and _BTOKEN.fullmatch(method) and uri and b" " not in uri:
+        return "request", method
+    raise SipParseError("not a SIP start line")
+
+
+@dataclasses.dataclass(slots=True)
+class SipMessage:
+    """A parsed message. Header names are lower-case full names; values keep their order and spelling."""
+
+    method: str | None  # requests
+    uri: str | None  # requests
+    status: int | None  # responses
+    reason: str | None  # responses
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def is_request(self) -> bool:
+        return self.method is not None
+
+    def get(self, name: str) -> str | None:
+        """The first value of a header (full or compact name, any case), or None."""
+        name = COMPACT.get(name.lower(), name.lower())
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        name = COMPACT.get(name.lower(), name.lower())
+        return [value for key, value in self.headers if key == name]
+
+
+def parse(data: str | bytes) -> SipMessage:
+    """Parse one whole SIP message (one WebSocket frame). The body is cut by Content-Length when present."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    split = raw.find(b"\r\n\r\n")
+    sep = 4
+    if split < 0:
+        split, sep = raw.find(b"\n\n"), 2
+    if split < 0:
+        raise SipParseError("no blank line after the headers (truncated?)")
+    try:
+        head = raw[:split].decode("utf-8")
+    except UnicodeDecodeError:
+        raise SipParseError("headers are not UTF-8") from None
+    rest = raw[split + sep:]
+    if "\r" in head.replace("\r\n", "") or "\x00" in head:
+        raise SipParseError("stray CR or NUL in the headers")
+    lines = _LINE_BREAK.split(head)
+    start = lines[0]
+    method = uri = reason = None
+    status = None
+    if start.startswith("SIP/2.0 "):
+        code, _, reason = start[8:].partition(" ")
+        if len(code) != 3 or not code.isascii() or not code.isdigit() or code[0] not in "123456":
+            raise SipParseError("bad status code")
+        status = int(code)
+    else:
+        parts = start.split(" ")
+        if len(parts) != 3 or parts[2] != SIP_VERSION or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
+            raise SipParseError("bad request line")
+        method, uri = parts[0], parts[1]
+        if ":" not in uri:
+            raise SipParseError("request URI has no scheme")
+
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            if not headers:
+                raise SipParseError("continuation line before any header")
+            name, value = headers[-1]
+            headers[-1] = (name, f"{value} {line.strip()}")
+            continue
+        name, colon, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if not colon or not _TOKEN.fullmatch(name):
+            raise SipParseError("bad header line")
+        lname = name.lower()
+        headers.append((COMPACT.get(lname, lname), value.strip(" \t")))
+        if len(headers) > MAX_HEADERS:
+            raise SipParseError("too many headers")
+
+    body = rest
+    lengths = [value for key, value in headers if key == "content-length"]
+    if lengths:
+        text = lengths[0]
+        if not (text.isascii() and text.isdigit()) or len(text) > 9:
+            raise SipParseError("bad Content-Length")
+        length = int(text)
+        if length > len(rest):
+            raise SipParseError("body shorter than Content-Length (truncated?)")
+        body = rest[:length]
+    return SipMessage(method, uri, status, reason, headers, body)
+
+
+def _uri_of(name_addr: str) -> str:
+    """The URI in a From/To/Contact value: inside <...> (skipping a quoted display name), else up to ';'."""
+    value = name_addr.strip()
+    i = 0
+    if value.startswith('"'):
+        i = 1
+        while i < len(value):
+            if value[i] == "\\":
+                i += 2
+                continue
+            if value[i] == '"':
+                break
+            i += 1
+        else:
+            raise SipParseError("unterminated display name")
+        i += 1
+    lt = value.find("<", i)
+    if lt >= 0:
+        gt = value.find(">", lt)
+        if gt < 0:
+            raise SipParseError("unterminated <URI>")
+        return value[lt + 1: gt].strip()
+    if i:
+        raise SipParseError("display name without <URI>")
+    return value.split(";", 1)[0].strip()
+
+
+def uri_user(name_addr: str) -> str | None:
+    """The user part of a sip:/sips: URI in a From/To value (unescaped), or None when it has none."""
+    uri = _uri_of(name_addr)
+    scheme, colon, rest = uri.partition(":")
+    if not colon or scheme.lower() not in ("sip", "sips"):
+        raise SipParseError("not a sip: or sips: URI")
+    userinfo, at, _host = rest.partition("@")
+    if not at:
+        return None
+    user = userinfo.split(":", 1)[0]
+    if "%" not in user:
+        return user
+    try:
+        return unquote(user, errors="strict")
+    except UnicodeDecodeError:
+        raise SipParseError("user part is not UTF-8") from None
+
+
+def forbidden_response(request: SipMessage, reason: str = "Forbidden") -> str:
+    """A `403` answering `request`, built as RFC 3261 section 8.2.6 says (Via, From, To+tag, Call-ID, CSeq)."""
+    if not request.is_request:
+        raise SipParseError("only requests can be answered")
+    vias = request.get_all("via")
+    sender, recipient, call_id, cseq = (request.get(h) for h in ("from", "to", "call-id", "cseq"))
+    if not vias or sender is None or recipient is None or call_id is None or cseq is None:
+        raise SipParseError("request lacks Via, From, To, Call-ID or CSeq")
+    if not re.search(r";\s*tag\s*=", recipient, re.IGNORECASE):
+        recipient = f"{recipient};tag={secrets.token_hex(8)}"
+    lines = [f"SIP/2.0 403 {reason}"]
+    lines += [f"Via: {via}" for via in vias]
+    lines += [f"From: {sender}", f"To: {recipient}", f"Call-ID: {call_id}", f"CSeq: {cseq}", "Content-Length: 0"]
+    return "\r\n".join(lines) + "\r\n\r\n"
