@@ -4,6 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta, timezone
+
+from service.sip_proxy.agents import agent_password, agent_secret
+from service.sip_proxy.links import webphone_url
+
+DEMO_AGENTS = ("1001", "1002")
+DEMO_HOURS = 12
+
+
+def webphone_urls(env: dict[str, str], base: str) -> list[str]:
+    """Launch URLs for the two demo agents, valid for DEMO_HOURS; each can dial the other's number."""
+    secret = env["AUTH_KEY_SECRET"]
+    expires = (datetime.now(timezone.utc) + timedelta(hours=DEMO_HOURS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    passwords = agent_secret(secret)
+    return [
+        webphone_url(
+            secret=secret, base_url=base, customer_id=1, user_id=int(name), username=name,
+            password=agent_password(passwords, name), expire_date=expires,
+            turn_port=int(env.get("TURN_PORT") or 3478),
+        )
+        for name in DEMO_AGENTS
+    ]
 
 
 def announce(env: dict[str, str]) -> dict[str, str]:
@@ -13,6 +35,14 @@ def announce(env: dict[str, str]) -> dict[str, str]:
     keys = ",".join(k for k in (env.get("ARCHIVE_API_KEYS", ""), entry) if k)
     host, port = env.get("HOST", "127.0.0.1"), env.get("PORT", "8080")
     base = f"http://{host}:{port}"
+    first, second = webphone_urls(env, base)
+    print(
+        f"\nWebphone, demo agent {DEMO_AGENTS[0]} (dial {DEMO_AGENTS[1]} to call the other one; valid {DEMO_HOURS} hours):\n"
+        f"  {first}\n"
+        f"Webphone, demo agent {DEMO_AGENTS[1]}:\n"
+        f"  {second}",
+        flush=True,
+    )
     print(
         "\n"
         "Archive API (a key made for this run):\n"
