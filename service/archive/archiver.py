@@ -59,10 +59,6 @@ class ArchiveResult:
 
 async def archive_leads(pool: aiomysql.Pool, request: ArchiveRequest, *, attempts: int = ATTEMPTS) -> ArchiveResult:
     """Run the request's steps, retrying deadlocks and lock waits; domain errors change nothing."""
-    # Ids outside lead_id's range are no lead; they need no query to say so.
-    impossible = [i for i in request.lead_ids if not 0 <= i <= sql.MAX_LEAD_ID]
-    if impossible:
-        raise LeadsNotFound(impossible)
     async with db.connection(pool) as conn:
         for attempt in range(1, attempts + 1):
             try:
@@ -88,14 +84,15 @@ async def _run_once(conn: aiomysql.Connection, request: ArchiveRequest) -> Archi
     if schema.LIVE not in tables:
         schema.matching_columns(tables)  # raises, naming the missing table
     transactional = len(tables) == 2 and all(t.transactional for t in tables.values())
-    ids = request.lead_ids
+    # Ids outside lead_id's range are no lead, and never reach SQL.
+    ids = [i for i in request.lead_ids if 0 <= i <= sql.MAX_LEAD_ID]
     async with conn.cursor() as cur:
         if transactional:
             await cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             await cur.execute("START TRANSACTION")
         try:
-            found = await _ids(cur, (sql.EXISTING_FOR_UPDATE if transactional else sql.EXISTING).sql(ids))
-            missing = [i for i in ids if i not in found]
+            found = await _ids(cur, (sql.EXISTING_FOR_UPDATE if transactional else sql.EXISTING).sql(ids)) if ids else set()
+            missing = [i for i in request.lead_ids if i not in found]
             if missing:
                 raise LeadsNotFound(missing)
             statements = sql.statements(schema.matching_columns(tables))

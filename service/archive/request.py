@@ -48,7 +48,9 @@ def decode_json(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(text, parse_constant=_reject_constant(text), parse_int=_parse_int(text))
     except json.JSONDecodeError as exc:
-        raise UnreadableBody(f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, position {exc.colno}") from None
+        found = f" (found {exc.doc[exc.pos]!r})" if exc.pos < len(exc.doc) and not exc.doc[exc.pos].isspace() else ""
+        raise UnreadableBody(f"request body is not valid JSON: {exc.msg} at line {exc.lineno},"
+                             f" position {exc.colno}{found}") from None
     except RecursionError:
         raise UnreadableBody("request body is not readable JSON: it is nested too deeply") from None
     if not isinstance(value, dict):
