@@ -17,6 +17,8 @@ def command(secret: str, host: str, port: int) -> list[str]:
         "--use-auth-secret", f"--static-auth-secret={secret}", f"--realm={REALM}",
         # Loopback peers are refused by default; the local stack's browsers and aiortc peers are all on loopback.
         "--allow-loopback-peers",
+        # FINGERPRINT on every message, as browsers send and expect it (RFC 8489 section 14.7).
+        "--fingerprint",
         "--no-tls", "--no-dtls", "--no-cli", "--no-multicast-peers",
         "--min-port=49160", "--max-port=49999",
         f"--pidfile={RUN_DIR / 'turnserver.pid'}",

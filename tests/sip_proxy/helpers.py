@@ -1,0 +1,60 @@
+"""Helpers for the relay tests: session queries, handshake headers, a look into Kamailio's location table."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from datetime import datetime, timedelta, timezone
+
+import aiohttp
+
+from service.sip_proxy import auth_key
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def in_(seconds: float) -> str:
+    return iso(datetime.now(timezone.utc) + timedelta(seconds=seconds))
+
+
+def session_query(secret: str, username: str, expire_date: str | None = None, customer_id: int = 1,
+                  user_id: int | None = None) -> dict[str, str]:
+    expire_date = expire_date or in_(3600)
+    user_id = user_id if user_id is not None else (int(username) if username.isdigit() else 1)
+    return {
+        "auth_key": auth_key.sign(secret, customer_id, user_id, username, expire_date),
+        "customer_id": str(customer_id), "user_id": str(user_id), "username": username, "expire_date": expire_date,
+    }
+
+
+def new_username() -> str:
+    """A fresh numeric agent name, so tests never see each other's (or a browser's) registrations."""
+    return str(700000 + secrets.randbelow(299999))
+
+
+def kamailio_lookup(user: str) -> bool:
+    """Does Kamailio's location table hold a binding for `user`? (kamcmd over the ctl socket)"""
+    from devstack.kamailio import RUN_DIR
+
+    out = subprocess.run(["kamcmd", "-s", f"unix:{RUN_DIR}/kamailio_ctl", "ul.lookup", "location", f"s:{user}"],
+                         capture_output=True, text=True, timeout=10).stdout
+    return "AOR not found" not in out and "Contact" in out
+
+
+def upgrade_headers(protocol: str | None = "sip", origin: str | None = None) -> dict[str, str]:
+    """The headers of a browser's WebSocket handshake, for requests whose refusal we want to read."""
+    headers = {
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    if protocol:
+        headers["Sec-WebSocket-Protocol"] = protocol
+    if origin:
+        headers["Origin"] = origin
+    return headers
+
+
+async def direct_to_kamailio(stack_env: dict[str, str], session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+    return await session.ws_connect(stack_env.get("SIP_UPSTREAM", "ws://127.0.0.1:8088"), protocols=("sip",))

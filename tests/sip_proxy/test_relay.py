@@ -1,0 +1,316 @@
+"""The relay against the real Kamailio: registration, calls, refusals, expiry, upstream loss, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from devstack import kamailio
+from service.sip_proxy import agents, sip
+from service.sip_proxy.routes import RELAYS, close_sessions
+from service.sip_proxy.ua import Agent, SipError, digest_authorization
+
+from .helpers import in_, kamailio_lookup, new_username, session_query, upgrade_headers
+
+pytestmark = pytest.mark.stack
+
+
+async def test_register_with_digest_auth_through_the_relay(connect):
+    agent = await connect(register=False)
+    took = await agent.register()
+    assert took > 0
+    assert kamailio_lookup(agent.username)
+
+
+async def test_a_wrong_sip_password_is_refused_by_kamailio(connect):
+    agent = await connect(register=False, password="wrong")
+    with pytest.raises(SipError) as info:
+        await agent.register()
+    assert info.value.status == 401
+
+
+async def _pc() -> RTCPeerConnection:
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+async def test_two_agents_call_each_other_with_real_sdp(connect):
+    caller, callee = await connect(), await connect()
+    caller_pc, callee_pc = await _pc(), await _pc()
+    try:
+        caller_pc.addTransceiver("audio", direction="sendrecv")
+        await caller_pc.setLocalDescription(await caller_pc.createOffer())
+        offer = caller_pc.localDescription.sdp.encode()
+
+        async def answer(remote: bytes) -> bytes:
+            await callee_pc.setRemoteDescription(RTCSessionDescription(remote.decode(), "offer"))
+            await callee_pc.setLocalDescription(await callee_pc.createAnswer())
+            return callee_pc.localDescription.sdp.encode()
+
+        callee.answer_sdp = answer
+        dialog, _ = await caller.invite(callee.username, offer)  # INVITE, 407, INVITE, 100, 180, 200, ACK
+        incoming = await asyncio.wait_for(callee.incoming.get(), 5)
+        assert incoming.remote_sdp == offer  # the relay passed the SDP through byte for byte
+        assert b"m=audio" in dialog.remote_sdp and b"a=fingerprint" in dialog.remote_sdp
+        await caller_pc.setRemoteDescription(RTCSessionDescription(dialog.remote_sdp.decode(), "answer"))
+        await caller.bye(dialog)
+        await asyncio.wait_for(incoming.ended.wait(), 5)  # the callee got the BYE and answered 200
+    finally:
+        await caller_pc.close()
+        await callee_pc.close()
+
+
+async def test_calling_an_unregistered_agent_gets_404(connect):
+    caller = await connect()
+    with pytest.raises(SipError) as info:
+        await caller.invite(new_username(), b"")
+    assert info.value.status == 404
+
+
+
+async def test_crlf_keepalive_is_answered_by_kamailio(relay, relay_settings):
+    query = session_query(relay_settings.auth_key_secret, new_username())
+    async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+        await ws.send_str("\r\n\r\n")
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert msg.type is aiohttp.WSMsgType.TEXT and msg.data == "\r\n"
+
+
+# -- refusals before the upgrade ---------------------------------------------------------------------------
+
+async def _refusal(relay, query: dict[str, str], **headers) -> tuple[int, dict]:
+    response = await relay.get(f"/ws?{urlencode(query)}", headers=upgrade_headers(**headers))
+    return response.status, await response.json()
+
+
+async def test_a_forged_key_is_refused(relay, relay_settings):
+    query = session_query(relay_settings.auth_key_secret, "1001")
+    query["auth_key"] = query["auth_key"][::-1]
+    status, body = await _refusal(relay, query)
+    assert (status, body["reason"], body["status"]) == (401, "bad_auth_key", 401)
+
+
+async def test_a_key_for_another_user_is_refused(relay, relay_settings):
+    query = session_query(relay_settings.auth_key_secret, "1001", user_id=1001)
+    query["username"] = "1002"
+    status, body = await _refusal(relay, query)
+    assert (status, body["reason"]) == (401, "bad_auth_key")
+
+
+async def test_a_missing_key_is_refused(relay, relay_settings):
+    query = session_query(relay_settings.auth_key_secret, "1001")
+    del query["auth_key"]
+    status, body = await _refusal(relay, query)
+    assert (status, body["reason"]) == (401, "missing_parameter")
+
+
+async def test_an_expired_session_is_refused(relay, relay_settings):
+    query = session_query(relay_settings.auth_key_secret, "1001", expire_date=in_(-1))
+    status, body = await _refusal(relay, query)
+    assert (status, body["reason"]) == (403, "session_expired")
+
+
+async def test_a_foreign_origin_is_refused_and_the_own_origin_allowed(relay, relay_settings):
+    query = session_query(relay_settings.auth_key_secret, "1001")
+    status, body = await _refusal(relay, query, origin="https://evil.example.com")
+    assert (status, body["reason"]) == (403, "origin_not_allowed")
+    own = f"http://{relay.server.host}:{relay.server.port}"
+    async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",), origin=own) as ws:
+        assert ws.protocol == "sip"
+
+
+async def test_allowed_origins_are_accepted(aiohttp_client, make_settings, stack_env):
+    from service.app import create_app
+
+    settings = make_settings({**stack_env, "ALLOWED_ORIGINS": "https://crm.example.com"})
+    client = await aiohttp_client(create_app(settings))
+    query = session_query(settings.auth_key_secret, "1001")
+    async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",), origin="https://crm.example.com") as ws:
+        assert ws.protocol == "sip"
+    status, body = await _refusal(client, query, origin="https://other.example.com")
+    assert status == 403
+
+
+async def test_no_sip_subprotocol_is_refused(relay, relay_settings):
+    query = session_query(relay_settings.auth_key_secret, "1001")
+    status, body = await _refusal(relay, query, protocol=None)
+    assert (status, body["reason"]) == (400, "no_sip_subprotocol")
+    status, body = await _refusal(relay, query, protocol="chat")
+    assert (status, body["reason"]) == (400, "no_sip_subprotocol")
+
+
+async def test_a_plain_get_is_not_a_websocket(relay, relay_settings):
+    response = await relay.get("/ws")
+    assert response.status == 400 and (await response.json())["reason"] == "not_websocket"
+
+
+# -- SIP awareness ----------------------------------------------------------------------------------------
+
+async def test_a_spoofed_register_gets_403_and_never_reaches_kamailio(connect, stack_env):
+    """A correctly authenticated REGISTER for another user: Kamailio would accept it, the relay must not pass it."""
+    victim = new_username()
+    password = agents.agent_password(agents.agent_secret(stack_env["AUTH_KEY_SECRET"]), victim)
+    async with aiohttp.ClientSession() as http:
+        # A nonce from Kamailio itself, fetched directly, so the forged REGISTER would pass its digest check.
+        direct = await http.ws_connect(stack_env["SIP_UPSTREAM"], protocols=("sip",))
+        probe = Agent(direct, victim, password)
+        probe.start()
+        probe_contact = probe.contact
+        with pytest.raises(SipError):
+            probe.password = "wrong"
+            await probe.register()
+        await probe.close()
+
+        attacker = await connect()
+        forged = Agent(attacker.ws, victim, password)  # the attacker's socket, the victim's identity
+        forged.contact = probe_contact
+        attacker._reader.cancel()
+        forged.start()
+        with pytest.raises(SipError) as info:
+            await forged.register()
+        assert info.value.status == 403
+        assert not kamailio_lookup(victim)
+
+        # The control: the very same agent, straight to Kamailio, does get registered.
+        direct = await http.ws_connect(stack_env["SIP_UPSTREAM"], protocols=("sip",))
+        honest = Agent(direct, victim, password)
+        honest.start()
+        await honest.register()
+        assert kamailio_lookup(victim)
+        await honest.close()
+
+
+async def test_a_spoofed_invite_gets_403_and_the_callee_never_rings(connect):
+    caller, callee = await connect(), await connect()
+    rang = asyncio.Event()
+
+    async def answer(sdp: bytes) -> bytes:
+        rang.set()
+        return b""
+
+    callee.answer_sdp = answer
+    caller.username, caller.aor = "someone-else", "sip:someone-else@omnisense.local"
+    with pytest.raises(SipError) as info:
+        await caller.invite(callee.username, b"")
+    assert info.value.status == 403
+    await asyncio.sleep(0.3)
+    assert not rang.is_set()
+
+
+async def test_a_spoofed_register_answer_copies_the_transaction(relay, relay_settings):
+    query = session_query(relay_settings.auth_key_secret, "1001")
+    async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+        await ws.send_str(
+            "REGISTER sip:omnisense.local SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bKspoof\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:1001@omnisense.local>;tag=a\r\nTo: <sip:1002@omnisense.local>\r\n"
+            "Call-ID: spoof-1\r\nCSeq: 7 REGISTER\r\nContent-Length: 0\r\n\r\n")
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert msg.type is aiohttp.WSMsgType.TEXT
+        answer = sip.parse(msg.data.encode())
+        assert (answer.status, answer.get("call-id"), answer.get("cseq")) == (403, "spoof-1", "7 REGISTER")
+        assert answer.get("via") == "SIP/2.0/WS x.invalid;branch=z9hG4bKspoof"
+
+
+async def test_non_sip_text_closes_with_1008(relay, relay_settings):
+    query = session_query(relay_settings.auth_key_secret, "1001")
+    async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+        await ws.send_str("hello, is this the PBX?")
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1008
+
+
+async def test_a_frame_over_64_kib_closes_with_1009(relay, relay_settings):
+    query = session_query(relay_settings.auth_key_secret, "1001")
+    async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+        await ws.send_str("MESSAGE sip:1002@omnisense.local SIP/2.0\r\n\r\n" + "x" * (64 * 1024))
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1009
+
+
+async def test_metrics_count_methods_codes_and_sessions(relay, connect):
+    await connect()
+    text = await (await relay.get("/metrics")).text()
+    assert 'sip_relay_requests_total{direction="browser",method="REGISTER"} 2.0' in text
+    assert 'sip_relay_responses_total{code="401",direction="upstream"} 1.0' in text
+    assert 'sip_relay_responses_total{code="200",direction="upstream"} 1.0' in text
+    assert "sip_relay_sessions_active 1.0" in text
+
+
+# -- closing ----------------------------------------------------------------------------------------------
+
+async def test_the_session_closes_with_4001_at_its_expire_date(connect, relay):
+    agent = await connect(expire_date=in_(2))
+    await asyncio.wait_for(agent.closed.wait(), 10)
+    assert agent.ws.close_code == 4001
+    # Both legs are gone: the relay forgot the session and Kamailio dropped the binding (handle_lost_tcp).
+    assert not relay.app[RELAYS]
+    await asyncio.sleep(0.3)
+    assert not kamailio_lookup(agent.username)
+
+
+async def test_closing_the_browser_closes_the_upstream(connect, relay):
+    agent = await connect()
+    assert kamailio_lookup(agent.username)
+    await agent.close()
+    for _ in range(50):
+        if not relay.app[RELAYS] and not kamailio_lookup(agent.username):
+            break
+        await asyncio.sleep(0.1)
+    assert not relay.app[RELAYS]
+    assert not kamailio_lookup(agent.username)
+
+
+async def test_shutdown_closes_every_session_with_1001(connect, relay):
+    first, second = await connect(), await connect()
+    await close_sessions(relay.app)
+    await asyncio.wait_for(asyncio.gather(first.closed.wait(), second.closed.wait()), 5)
+    assert first.ws.close_code == second.ws.close_code == 1001
+
+
+async def test_an_unreachable_upstream_closes_the_browser_with_1013(aiohttp_client, make_settings, stack_env):
+    from service.app import create_app
+
+    settings = make_settings({**stack_env, "SIP_UPSTREAM": "ws://127.0.0.1:9"})
+    client = await aiohttp_client(create_app(settings))
+    query = session_query(settings.auth_key_secret, "1001")
+    async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+        msg = await asyncio.wait_for(ws.receive(), 10)
+        assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013
+
+
+async def test_kamailio_restart_closes_with_1013_and_new_sessions_work(connect, stack_env):
+    agent = await connect()
+    try:
+        await asyncio.to_thread(kamailio.stop)
+        await asyncio.wait_for(agent.closed.wait(), 10)
+        assert agent.ws.close_code == 1013
+    finally:
+        await asyncio.to_thread(kamailio.start, stack_env)  # running again whatever happened above
+    assert kamailio.procs.running(kamailio.NAME)
+    again = await connect(agent.username)
+    assert kamailio_lookup(again.username)
+
+
+async def test_logs_never_show_the_auth_key(aiohttp_client, relay_settings, caplog):
+    from service.app import create_app
+    from service.server import AccessLogger
+
+    # The production access logger (service.server), not aiohttp's default one, which logs query strings.
+    server = TestServer(create_app(relay_settings))
+    await server.start_server(access_log_class=AccessLogger)
+    relay = await aiohttp_client(server)
+    caplog.set_level(logging.DEBUG)
+    query = session_query(relay_settings.auth_key_secret, "1001")
+    forged = dict(query, auth_key="forged" + query["auth_key"][6:])
+    await _refusal(relay, forged)
+    async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+        await ws.send_str("not sip")
+        await ws.receive()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "GET /ws" in logged and "bad_auth_key" in logged  # the request, refusal and close were logged...
+    assert query["auth_key"] not in logged and forged["auth_key"] not in logged  # ...without the keys

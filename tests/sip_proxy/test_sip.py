@@ -1,0 +1,159 @@
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from service.sip_proxy import sip
+from service.sip_proxy.sip import SipParseError
+
+REGISTER = (
+    "REGISTER sip:omnisense.local SIP/2.0\r\n"
+    "v: SIP/2.0/WS abc.invalid;branch=z9hG4bK1\r\n"
+    "Via: SIP/2.0/WS  127.0.0.1:8088;branch=z9hG4bK2\r\n"
+    "Max-Forwards: 70\r\n"
+    'f: "Agent, One" <sip:1001@omnisense.local>;tag=aa\r\n'
+    "t: <sip:1001@omnisense.local>\r\n"
+    "i: call-1\r\n"
+    "CSeq: 1 REGISTER\r\n"
+    "Subject: folded\r\n"
+    "  across lines\r\n"
+    "l: 5\r\n"
+    "\r\n"
+    "hello"
+).encode()
+
+
+def test_classify_reads_only_the_start_line():
+    assert sip.classify(REGISTER) == ("request", b"REGISTER")
+    assert sip.classify(b"SIP/2.0 180 Ringing\r\nVia: x\r\n\r\n") == ("response", b"180")
+    assert sip.classify(b"SIP/2.0 200\r\n\r\n") == ("response", b"200")
+    assert sip.classify(b"\r\n\r\n") == ("keepalive", b"")
+    assert sip.classify(b"\r\n") == ("keepalive", b"")
+
+
+@pytest.mark.parametrize("frame", [
+    b"hello world", b"GET / HTTP/1.1\r\n\r\n", b"SIP/2.0 2000 OK\r\n", b"SIP/2.0 700 Nope\r\n",
+    b"INVITE sip:a SIP/3.0\r\n", b"INVITE  SIP/2.0\r\n", b"{\"json\": true}", b"INV ITE sip:a b SIP/2.0\r\n",
+])
+def test_classify_refuses_what_is_not_sip(frame):
+    with pytest.raises(SipParseError):
+        sip.classify(frame)
+
+
+def test_parse_expands_compact_headers_unfolds_and_cuts_the_body():
+    message = sip.parse(REGISTER)
+    assert message.method == "REGISTER" and message.uri == "sip:omnisense.local" and message.is_request
+    assert message.get("From") == '"Agent, One" <sip:1001@omnisense.local>;tag=aa'
+    assert message.get("f") == message.get("from")
+    assert message.get("call-id") == "call-1"
+    assert message.get_all("via") == ["SIP/2.0/WS abc.invalid;branch=z9hG4bK1", "SIP/2.0/WS  127.0.0.1:8088;branch=z9hG4bK2"]
+    assert message.get("subject") == "folded across lines"
+    assert message.body == b"hello"
+
+
+def test_parse_a_response_and_a_body_without_content_length():
+    message = sip.parse(b"SIP/2.0 486 Busy Here\r\nCall-ID: x\r\n\r\nrest")
+    assert (message.status, message.reason, message.method) == (486, "Busy Here", None)
+    assert message.body == b"rest"
+
+
+def test_content_length_counts_bytes():
+    body = "é".encode()
+    message = sip.parse(b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 2\r\n\r\n" + body)
+    assert message.body == body
+
+
+@pytest.mark.parametrize("data", [
+    b"REGISTER sip:a SIP/2.0\r\nFrom: <sip:a@b>\r\n",  # no blank line
+    b"REGISTER sip:a SIP/2.0\r\nContent-Length: 10\r\n\r\nshort",
+    b"REGISTER sip:a SIP/2.0\r\nContent-Length: -1\r\n\r\n",
+    b"REGISTER sip:a SIP/2.0\r\nNo colon here\r\n\r\n",
+    b"REGISTER sip:a SIP/2.0\r\n continuation first\r\n\r\n",
+    b"REGISTER sip:a SIP/2.0\r\nFrom: a\rInjected: b\r\n\r\n",
+    b"SIP/2.0 99 Too low\r\n\r\n",
+    b"REGISTER a SIP/2.0\r\n\r\n",
+    b"REGISTER sip:a SIP/2.0\r\nFrom: \xff\xfe\r\n\r\n",
+])
+def test_parse_refuses_broken_messages(data):
+    with pytest.raises(SipParseError):
+        sip.parse(data)
+
+
+@pytest.mark.parametrize("value,user", [
+    ('"Agent <One>" <sip:1001@host>;tag=x', "1001"),
+    ("<sips:1001:secret@host:5061;transport=ws>", "1001"),
+    ("sip:1001@host;tag=1", "1001"),
+    ("<sip:host>", None),
+    ("<sip:agent%2Eone@host>", "agent.one"),
+    ('"quoted \\" quote" <sip:1002@h>', "1002"),
+])
+def test_uri_user(value, user):
+    assert sip.uri_user(value) == user
+
+
+@pytest.mark.parametrize("value", ["<tel:+2712345>", "<sip:1001@host", '"unterminated <sip:a@b>', "<sip:%ff@h>"])
+def test_uri_user_refuses_what_it_cannot_read(value):
+    with pytest.raises(SipParseError):
+        sip.uri_user(value)
+
+
+def test_forbidden_response_answers_the_request():
+    response = sip.parse(sip.forbidden_response(sip.parse(REGISTER)).encode())
+    assert (response.status, response.reason) == (403, "Forbidden")
+    request = sip.parse(REGISTER)
+    assert response.get_all("via") == request.get_all("via")
+    for name in ("from", "call-id", "cseq"):
+        assert response.get(name) == request.get(name)
+    assert response.get("to").startswith("<sip:1001@omnisense.local>;tag=")
+    assert response.get("content-length") == "0"
+
+
+def test_forbidden_response_keeps_an_existing_to_tag_and_needs_the_headers():
+    request = sip.parse(b"INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/WS x;branch=1\r\nFrom: <sip:a@h>;tag=1\r\n"
+                        b"To: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 2 INVITE\r\n\r\n")
+    assert sip.parse(sip.forbidden_response(request).encode()).get("to") == "<sip:b@h>;tag=2"
+    with pytest.raises(SipParseError):
+        sip.forbidden_response(sip.parse(b"INVITE sip:b@h SIP/2.0\r\nFrom: <sip:a@h>\r\n\r\n"))
+
+
+# -- fuzzing: only SipParseError may come out -----------------------------------------------------------
+
+def _only_parse_errors(data: bytes) -> None:
+    for call in (sip.classify, sip.parse):
+        try:
+            call(data)
+        except SipParseError:
+            pass
+    try:
+        message = sip.parse(data)
+        for name in ("from", "to"):
+            value = message.get(name)
+            if value is not None:
+                sip.uri_user(value)
+        if message.is_request:
+            sip.forbidden_response(message)
+    except SipParseError:
+        pass
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2048))
+def test_fuzz_garbage_bytes(data):
+    _only_parse_errors(data)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.sampled_from(list("SIP/2.0 :;<>@\"\\\r\n\t%abcdefFtTlivm0123456789")), max_size=600))
+def test_fuzz_sip_like_text(text):
+    _only_parse_errors(text.encode("utf-8", "surrogatepass"))
+
+
+@settings(max_examples=300)
+@given(st.integers(min_value=0, max_value=len(REGISTER)), st.binary(max_size=16))
+def test_fuzz_truncated_and_spliced_messages(cut, tail):
+    _only_parse_errors(REGISTER[:cut] + tail)
+
+
+@settings(max_examples=20)
+@given(st.integers(min_value=64 * 1024, max_value=2 * 1024 * 1024), st.sampled_from([b"a", b"\r\n", b"x: y\r\n", b"\x00"]))
+def test_fuzz_huge_inputs(size, unit):
+    _only_parse_errors(b"REGISTER sip:a SIP/2.0\r\n" + unit * (size // len(unit)))
+    _only_parse_errors(unit * (size // len(unit)))

@@ -1,0 +1,49 @@
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timezone
+
+import pytest
+
+from service.sip_proxy import turn
+from service.sip_proxy.session import Session
+
+SESSION = Session(7, 1001, "1001", "2026-06-01T18:00:00Z", datetime(2026, 6, 1, 18, 0, tzinfo=timezone.utc))
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc).timestamp() + 0.7
+
+
+def creds(**overrides):
+    args = dict(secret="turn-secret", session=SESSION, host="turn.example.com", port=3478, ttl_max=3600,
+                ice_transport_policy="all", now=NOW)
+    args.update(overrides)
+    return turn.credentials(**args)
+
+
+def test_the_turn_rest_api_answer():
+    body = creds()
+    expiry = int(NOW) + 3600
+    assert body["username"] == f"{expiry}:7:1001"
+    digest = hmac.new(b"turn-secret", body["username"].encode(), hashlib.sha1).digest()
+    assert body["password"] == base64.b64encode(digest).decode()
+    assert body["ttl"] == 3600
+    assert body["uris"] == ["turn:turn.example.com:3478?transport=udp", "turn:turn.example.com:3478?transport=tcp"]
+    assert body["ice_transport_policy"] == "all"
+
+
+def test_a_credential_never_outlives_its_session():
+    late = SESSION.expires_ts - 100.2
+    body = creds(now=late)
+    expiry = int(body["username"].split(":")[0])
+    assert expiry <= SESSION.expires_ts
+    assert expiry == int(SESSION.expires_ts) and body["ttl"] == 101
+
+
+def test_relay_policy_and_ipv6_hosts():
+    body = creds(ice_transport_policy="relay", host="::1", port=5349)
+    assert body["ice_transport_policy"] == "relay"
+    assert body["uris"][0] == "turn:[::1]:5349?transport=udp"
+
+
+def test_no_secret_no_credentials():
+    with pytest.raises(turn.TurnUnavailable):
+        creds(secret=None)
