@@ -57,13 +57,33 @@ class ArchiveResult:
         return body
 
 
+@dataclasses.dataclass(slots=True)
+class _Progress:
+    """What the statements of a request have done so far.
+
+    A failed InnoDB attempt is rolled back, so the next one starts from nothing. A failed MyISAM attempt
+    keeps what its finished statements did (each commits on its own): the next attempt adds to it, and
+    ids the earlier attempt found (and may have deleted) still count as found.
+    """
+
+    found: set[int] = dataclasses.field(default_factory=set)
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    not_deleted: tuple[int, ...] = ()
+
+
 async def archive_leads(pool: aiomysql.Pool, request: ArchiveRequest, *, attempts: int = ATTEMPTS) -> ArchiveResult:
     """Run the request's steps, retrying deadlocks and lock waits; domain errors change nothing."""
     async with db.connection(pool) as conn:
+        kept = _Progress()  # survives attempts only where statements commit one by one
         for attempt in range(1, attempts + 1):
             try:
-                result = await _run_once(conn, request)
-                return dataclasses.replace(result, attempts=attempt)
+                tables = await schema.read_tables(conn)
+                progress = _Progress() if _transactional(tables) else kept
+                await _run_once(conn, request, tables, progress)
+                return ArchiveResult(len(progress.found), progress.inserted, progress.updated, progress.deleted,
+                                     progress.not_deleted, attempt)
             except pymysql.err.MySQLError as exc:
                 code = exc.args[0] if exc.args else None
                 if code not in RETRYABLE:
@@ -79,11 +99,16 @@ async def archive_leads(pool: aiomysql.Pool, request: ArchiveRequest, *, attempt
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _run_once(conn: aiomysql.Connection, request: ArchiveRequest) -> ArchiveResult:
-    tables = await schema.read_tables(conn)
+def _transactional(tables: dict[str, schema.Table]) -> bool:
+    return len(tables) == 2 and all(t.transactional for t in tables.values())
+
+
+async def _run_once(
+    conn: aiomysql.Connection, request: ArchiveRequest, tables: dict[str, schema.Table], progress: _Progress
+) -> None:
     if schema.LIVE not in tables:
         schema.matching_columns(tables)  # raises, naming the missing table
-    transactional = len(tables) == 2 and all(t.transactional for t in tables.values())
+    transactional = _transactional(tables)
     # Ids outside lead_id's range are no lead, and never reach SQL.
     ids = [i for i in request.lead_ids if 0 <= i <= sql.MAX_LEAD_ID]
     async with conn.cursor() as cur:
@@ -91,25 +116,27 @@ async def _run_once(conn: aiomysql.Connection, request: ArchiveRequest) -> Archi
             await cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             await cur.execute("START TRANSACTION")
         try:
-            found = await _ids(cur, (sql.EXISTING_FOR_UPDATE if transactional else sql.EXISTING).sql(ids)) if ids else set()
-            missing = [i for i in request.lead_ids if i not in found]
+            existing = sql.EXISTING_FOR_UPDATE if transactional else sql.EXISTING
+            progress.found |= await _ids(cur, existing.sql(ids)) if ids else set()
+            missing = [i for i in request.lead_ids if i not in progress.found]
             if missing:
                 raise LeadsNotFound(missing)
             statements = sql.statements(schema.matching_columns(tables))
-            inserted = await cur.execute(statements.insert.sql(ids)) if request.insert_leads else 0
-            updated = await cur.execute(statements.update.sql(ids)) if request.update_leads else 0
-            deleted = await cur.execute(statements.delete.sql(ids)) if request.delete_leads else 0
-            not_deleted: tuple[int, ...] = ()
-            if request.delete_leads and deleted < len(found):
-                remaining = await _ids(cur, sql.EXISTING.sql(ids))
-                not_deleted = tuple(i for i in ids if i in remaining)
+            if request.insert_leads:
+                progress.inserted += await cur.execute(statements.insert.sql(ids))
+            if request.update_leads:
+                progress.updated += await cur.execute(statements.update.sql(ids))
+            if request.delete_leads:
+                progress.deleted += await cur.execute(statements.delete.sql(ids))
+                if progress.deleted < len(ids):
+                    remaining = await _ids(cur, sql.EXISTING.sql(ids))
+                    progress.not_deleted = tuple(i for i in ids if i in remaining)
             if transactional:
                 await cur.execute("COMMIT")
         except (LeadsNotFound, SchemaMismatch):
             if transactional:
                 await cur.execute("ROLLBACK")
             raise
-    return ArchiveResult(len(found), inserted, updated, deleted, not_deleted)
 
 
 async def _ids(cur: aiomysql.Cursor, statement: str) -> set[int]:

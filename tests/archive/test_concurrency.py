@@ -1,0 +1,240 @@
+"""Races: the dialer writing leads while they are archived, concurrent requests, retries, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+
+import aiomysql
+import pymysql
+import pytest
+
+from service import db as service_db
+from service.archive import archiver
+from service.archive.request import ArchiveRequest
+
+from .conftest import AUTH
+
+pytestmark = pytest.mark.stack
+
+PATH = "/vicidial/leads/archive"
+
+
+def body(lead_ids, insert=True, update=True, delete=True) -> str:
+    return json.dumps({"insert_leads": insert, "update_leads": update, "delete_leads": delete, "lead_ids": lead_ids})
+
+
+async def post(client, data):
+    resp = await client.post(PATH, data=data, headers=AUTH)
+    return resp.status, await resp.json()
+
+
+@pytest.fixture
+def before_statement(monkeypatch):
+    """Run a hook just before the archive sends a statement that starts with a given prefix."""
+
+    def install(prefix: str, hook) -> None:
+        original = aiomysql.Cursor.execute
+
+        async def execute(self, query, args=None):
+            if query.startswith(prefix):
+                await hook()
+            return await original(self, query, args)
+
+        monkeypatch.setattr(aiomysql.Cursor, "execute", execute)
+
+    return install
+
+
+async def test_lead_changed_between_update_and_delete_is_not_deleted(client, fresh_db, before_statement) -> None:
+    ids = fresh_db.add_leads(5)
+    changed = ids[2]
+    dialer_rows: list[int] = []
+
+    def dialer() -> None:
+        with fresh_db.connect() as conn, conn.cursor() as cur:
+            dialer_rows.append(cur.execute(
+                "UPDATE vicidial_list SET status = 'SALE', comments = 'changed by the dialer' WHERE lead_id = %s",
+                (changed,)))
+
+    thread = threading.Thread(target=dialer)
+
+    async def change_the_lead() -> None:
+        thread.start()
+        # MyISAM: the dialer's update runs now, between our update and delete. InnoDB: our transaction holds the
+        # lead's row lock, so the dialer waits until we commit.
+        await asyncio.to_thread(thread.join, 0.5)
+
+    before_statement("DELETE l FROM", change_the_lead)
+    status, answer = await post(client, body(ids))
+    await asyncio.to_thread(thread.join)
+    assert status == 200
+    live, archive = fresh_db.live(), fresh_db.archive()
+    if fresh_db.engine == "MyISAM":
+        assert (answer["delete_count"], answer["not_deleted_lead_ids"]) == (4, [changed])
+        assert set(live) == {changed} and dialer_rows == [1]
+        assert live[changed] != archive[changed]  # the archive has the old data; the latest stays live
+    else:
+        assert answer["delete_count"] == 5 and "not_deleted_lead_ids" not in answer
+        assert live == {} and dialer_rows == [0]  # the dialer found the lead already archived
+    assert set(archive) == set(ids)
+
+
+async def test_two_concurrent_requests_for_the_same_leads(client, fresh_db) -> None:
+    ids = fresh_db.add_leads(300)
+    original = fresh_db.live(ids)
+    results = await asyncio.gather(post(client, body(ids)), post(client, body(ids)), post(client, body(ids[100:200])))
+    for status, answer in results:
+        assert status == 200 or (status == 400 and answer["message"] == "lead_ids does not exist"), answer
+    done = [answer for status, answer in results if status == 200]
+    assert sum(a["insert_count"] for a in done) == 300
+    assert sum(a["delete_count"] for a in done) == 300
+    assert fresh_db.live(ids) == {}
+    assert fresh_db.archive(ids) == original
+
+
+async def test_dialer_updating_leads_while_archiving_loses_nothing(client, fresh_db) -> None:
+    ids = fresh_db.add_leads(1000)
+    original = {row[0]: row[1] for row in fresh_db.execute("SELECT lead_id, comments FROM vicidial_list")}
+    latest: dict[int, str] = {}  # what the dialer last wrote to each lead, when its write found the lead
+    stop = asyncio.Event()
+    rng = random.Random(7)
+
+    async def dialer() -> int:
+        conn = await aiomysql.connect(host=fresh_db.config.host, port=fresh_db.config.port, user=fresh_db.config.user,
+                                      password=fresh_db.config.password, db=fresh_db.config.database,
+                                      autocommit=True, charset="utf8mb4")
+        writes = 0
+        try:
+            async with conn.cursor() as cur:
+                while not stop.is_set():
+                    lead = rng.choice(ids)
+                    value = f"dialer write {writes}"
+                    if await cur.execute("UPDATE vicidial_list SET comments = %s, called_count = called_count + 1"
+                                         " WHERE lead_id = %s", (value, lead)):
+                        latest[lead] = value
+                    writes += 1
+        finally:
+            conn.close()
+        return writes
+
+    async def archive_all() -> None:
+        batches = [ids[i:i + 100] for i in range(0, len(ids), 100)]
+        for pair in range(0, len(batches), 2):  # two requests in flight
+            results = await asyncio.gather(*(post(client, body(b)) for b in batches[pair:pair + 2]))
+            assert all(status == 200 for status, _ in results), results
+
+    dialers = [asyncio.create_task(dialer()) for _ in range(2)]
+    try:
+        await archive_all()
+    finally:
+        stop.set()
+        writes = sum(await asyncio.gather(*dialers))
+    assert writes > 0
+    live = {row[0]: row[1] for row in fresh_db.execute("SELECT lead_id, comments FROM vicidial_list")}
+    archived = {row[0]: row[1] for row in fresh_db.execute("SELECT lead_id, comments FROM vicidial_list_archive")}
+    for lead in ids:
+        if lead in live:
+            assert live[lead] == latest.get(lead, original[lead])
+        else:
+            assert archived[lead] == latest.get(lead, original[lead]), lead
+    # Leads left behind were changed under the archive; a second pass takes them.
+    left = sorted(live)
+    if left:
+        status, answer = await post(client, body(left))
+        assert (status, answer["delete_count"]) == (200, len(left))
+
+
+def _deadlock_once():
+    raised = []
+
+    async def hook() -> None:
+        if not raised:
+            raised.append(1)
+            raise pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock; try restarting transaction")
+
+    return hook, raised
+
+
+async def test_deadlock_is_retried(client, fresh_db, before_statement) -> None:
+    ids = fresh_db.add_leads(10)
+    original = fresh_db.live(ids)
+    hook, raised = _deadlock_once()
+    before_statement("DELETE l FROM", hook)
+    status, answer = await post(client, body(ids))
+    assert raised and status == 200
+    # InnoDB rolled the first attempt back and did it all again; MyISAM kept the first attempt's insert.
+    assert (answer["select_count"], answer["insert_count"], answer["update_count"], answer["delete_count"]) == \
+        (10, 10, 0, 10)
+    assert fresh_db.live(ids) == {} and fresh_db.archive(ids) == original
+    text = await (await client.get("/metrics")).text()
+    assert "archive_retries_total 1.0" in text
+
+
+async def test_lasting_lock_waits_are_reported_not_raw(client, fresh_db, before_statement) -> None:
+    ids = fresh_db.add_leads(3)
+
+    async def always() -> None:
+        raise pymysql.err.OperationalError(1205, "Lock wait timeout exceeded; try restarting transaction")
+
+    before_statement("DELETE l FROM", always)
+    status, answer = await post(client, body(ids))
+    assert status == 500
+    assert answer["message"].startswith("the database stayed busy (lock wait timeout) through 4 attempts")
+    assert (answer["lead_errors"], answer["lead_ids"]) == (0, [])
+    assert set(fresh_db.live()) == set(ids)  # no delete ran
+    if fresh_db.engine == "InnoDB":
+        assert fresh_db.archive() == {}  # and the inserts were rolled back
+
+
+async def _wait_until_blocked(fresh_db, statement_prefix: str) -> None:
+    for _ in range(200):
+        rows = fresh_db.execute(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s AND INFO LIKE %s",
+            (fresh_db.config.database, statement_prefix + "%"))
+        if rows[0][0]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the archive never reached {statement_prefix!r}")
+
+
+async def test_cancelled_request_leaves_no_connection_mid_transaction(fresh_db) -> None:
+    ids = fresh_db.add_leads(20)
+    original = fresh_db.live(ids)
+    pool = await service_db.create_pool(fresh_db.config, minsize=0, maxsize=2)
+    blocker = fresh_db.connect()
+    try:
+        with blocker.cursor() as cur:
+            if fresh_db.engine == "InnoDB":
+                cur.execute("START TRANSACTION")
+                cur.execute(f"SELECT * FROM vicidial_list WHERE lead_id = {ids[5]} FOR UPDATE")
+                prefix = "SELECT `lead_id` FROM `vicidial_list`"
+            else:
+                cur.execute("LOCK TABLES vicidial_list_archive WRITE")
+                prefix = "INSERT INTO `vicidial_list_archive`"
+        task = asyncio.create_task(archiver.archive_leads(pool, ArchiveRequest(True, True, True, tuple(ids))))
+        await _wait_until_blocked(fresh_db, prefix)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pool.freesize == pool.size  # the cancelled connection was closed, not pooled mid-transaction
+        with blocker.cursor() as cur:
+            cur.execute("ROLLBACK" if fresh_db.engine == "InnoDB" else "UNLOCK TABLES")
+        if fresh_db.engine == "InnoDB":
+            # The server rolls back what the closed connection had open: no transaction of ours is left.
+            for _ in range(100):
+                if not fresh_db.execute("SELECT COUNT(*) FROM information_schema.INNODB_TRX")[0][0]:
+                    break
+                await asyncio.sleep(0.05)
+            assert fresh_db.execute("SELECT COUNT(*) FROM information_schema.INNODB_TRX")[0][0] == 0
+            assert fresh_db.archive() == {}
+        assert fresh_db.live(ids) == original  # nothing was deleted
+        # The pool still works and the leads can be archived.
+        result = await archiver.archive_leads(pool, ArchiveRequest(True, True, True, tuple(ids)))
+        assert result.delete_count == 20 and fresh_db.archive(ids) == original
+    finally:
+        blocker.close()
+        pool.close()
+        await pool.wait_closed()
