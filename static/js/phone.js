@@ -399,7 +399,7 @@ export class Phone extends EventTarget {
       this.notice("busy", "info", `Missed a call from ${displayName || from} while on this call (they heard busy).`);
       return;
     }
-    this.adopt(session, "incoming", displayName ? `${displayName} (${from})` : from);
+    this.adopt(session, "incoming", displayName && displayName !== from ? `${displayName} (${from})` : from);
     this.setCall("ringing");
     this.tones.play("ringtone");
     if (this.tones.blocked) this.emit("autoplay-blocked", {});

@@ -4,7 +4,7 @@
 const PATTERNS = {
   // Incoming call: a two-tone trill, 1 s on, 2 s off.
   ringtone: { freqs: [440, 480], on: [[0, 0.4], [0.6, 1.0]], period: 3.0, gain: 0.18 },
-  // Outgoing call ringing at the far end (ITU-T E.180 style ringback): 2 s on, 4 s off.
+  // Outgoing call ringing at the far end (European ringback): 425 Hz, 1 s on, 3 s off.
   ringback: { freqs: [425], on: [[0, 1.0]], period: 4.0, gain: 0.08 },
 };
 

@@ -14,6 +14,24 @@ const STATUS_TEXT = {
 
 const PREFS = { mic: "omnisense-webphone:mic", speaker: "omnisense-webphone:speaker", autoAnswer: "omnisense-webphone:auto-answer" };
 
+/** Preferences in localStorage, which a sandboxed or storage-partitioned frame may refuse. */
+const prefs = {
+  get(key) {
+    try {
+      return prefs.get(key);
+    } catch {
+      return null;
+    }
+  },
+  set(key, value) {
+    try {
+      prefs.set(key, value);
+    } catch {
+      // Not kept: the choice still applies to this page.
+    }
+  },
+};
+
 export function formatDuration(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
   const h = Math.floor(total / 3600);
@@ -35,8 +53,7 @@ export function showProblem(kind, lead, items = []) {
   list.replaceChildren(...items.map((text) => Object.assign(document.createElement("li"), { textContent: text })));
   list.hidden = items.length === 0;
   $("problem").hidden = false;
-  for (const id of ["call", "dial", "settings"]) $(id).hidden = true;
-  document.querySelector(".actions").hidden = true;
+  for (const id of ["call", "dial", "actions", "settings"]) $(id).hidden = true;
 }
 
 export class PhoneUI {
@@ -51,9 +68,9 @@ export class PhoneUI {
   start() {
     const { phone } = this;
     const ends = new Date(this.params.expiresAt);
-    const agent = $("agent");
-    agent.textContent = `${this.params.username} · until ${ends.toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}`;
-    agent.hidden = false;
+    $("agent-name").textContent = this.params.username;
+    $("session-ends").textContent = `Session ends ${ends.toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}`;
+    $("agent").hidden = false;
 
     phone.addEventListener("change", () => this.render());
     phone.addEventListener("tick", () => this.renderTimer());
@@ -100,11 +117,11 @@ export class PhoneUI {
     document.addEventListener("keydown", unlock, { once: true });
 
     const autoAnswer = $("auto-answer");
-    autoAnswer.checked = localStorage.getItem(PREFS.autoAnswer) === "true";
+    autoAnswer.checked = prefs.get(PREFS.autoAnswer) === "true";
     phone.autoAnswer = autoAnswer.checked;
     autoAnswer.addEventListener("change", () => {
       phone.autoAnswer = autoAnswer.checked;
-      localStorage.setItem(PREFS.autoAnswer, String(autoAnswer.checked));
+      prefs.set(PREFS.autoAnswer, String(autoAnswer.checked));
       this.log.info(`auto-answer ${autoAnswer.checked ? "on" : "off"}`);
     });
     this.setUpDevices();
@@ -146,10 +163,9 @@ export class PhoneUI {
       this.act(() => (call === "ringing" ? this.phone.reject() : this.phone.hangup()));
       return;
     }
-    if (inField || e.target.closest?.("button, summary, details")) {
-      // Enter on the number field submits the dial form; buttons keep their own keys.
-      if (!(e.key === "Enter" && call === "ringing" && e.target.id === "number")) return;
-    }
+    // Fields keep their keys; on buttons, Enter and Space stay theirs but digits still dial.
+    if (inField) return;
+    if (e.target.closest?.("button, summary") && (e.key === "Enter" || e.key === " ")) return;
     if (e.key === "Enter" && call === "ringing") {
       e.preventDefault();
       this.act(() => this.phone.answer());
@@ -177,6 +193,7 @@ export class PhoneUI {
     document.body.dataset.phoneState = phone.state;
     document.body.dataset.registration = connection;
     $("status-text").textContent = STATUS_TEXT[connection];
+    if (phone.finished) return; // showProblem has taken over the page
     const idle = call === "idle";
     const registered = connection === "registered";
 
@@ -186,7 +203,8 @@ export class PhoneUI {
       calling: "Calling…",
       "in-call": phone.held ? "On hold" : "In call",
     }[call];
-    $("call-peer").textContent = idle ? "\u00a0" : phone.peer;
+    $("call-peer").textContent = idle ? (registered ? "Dial a number or wait for a call" : "Calls can start once registered")
+      : phone.peer;
     const flags = [];
     if (phone.muted) flags.push("Muted");
     if (phone.holdPending) flags.push(phone.holdPending === "hold" ? "Putting on hold…" : "Resuming…");
@@ -203,8 +221,9 @@ export class PhoneUI {
     $("hangup-button").textContent = call === "calling" ? "Cancel" : "Hang up";
     $("incall-controls").hidden = call !== "in-call";
     if (call !== "in-call") this.toggleTransfer(false);
-    $("number").disabled = !idle;
-    $("backspace").disabled = !idle;
+    // The number field while idle; the keypad also in a call (DTMF); neither while ringing or calling.
+    document.querySelector(".dial__entry").hidden = !idle;
+    $("dial").hidden = !(idle || call === "in-call");
 
     const mute = $("mute-button");
     mute.setAttribute("aria-pressed", String(phone.muted));
@@ -276,8 +295,8 @@ export class PhoneUI {
     const canPickSpeaker = typeof HTMLMediaElement.prototype.setSinkId === "function";
     speaker.disabled = !canPickSpeaker;
     $("speaker-hint").hidden = canPickSpeaker;
-    const savedMic = localStorage.getItem(PREFS.mic) || "";
-    const savedSpeaker = localStorage.getItem(PREFS.speaker) || "";
+    const savedMic = prefs.get(PREFS.mic) || "";
+    const savedSpeaker = prefs.get(PREFS.speaker) || "";
     const fill = async () => {
       let devices = [];
       try {
@@ -301,11 +320,11 @@ export class PhoneUI {
     if (mic.value) this.phone.setMicrophone(mic.value);
     if (speaker.value && canPickSpeaker) this.phone.setSpeaker(speaker.value).catch(() => {});
     mic.addEventListener("change", () => {
-      localStorage.setItem(PREFS.mic, mic.value);
+      prefs.set(PREFS.mic, mic.value);
       this.phone.setMicrophone(mic.value).catch((error) => this.notice("device", "warn", `Microphone: ${error.message}`));
     });
     speaker.addEventListener("change", () => {
-      localStorage.setItem(PREFS.speaker, speaker.value);
+      prefs.set(PREFS.speaker, speaker.value);
       this.phone.setSpeaker(speaker.value).catch((error) => this.notice("device", "warn", `Speaker: ${error.message}`));
     });
   }
