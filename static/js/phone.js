@@ -26,6 +26,7 @@ const EXPIRY_WARNING_MS = 5 * 60 * 1000;
 const ICE_GATHERING_TIMEOUT_MS = 2000;
 const RELAY_GRACE_MS = 40;
 const TURN_CHECK_TIMEOUT_MS = 8000;
+const KEEPALIVE_S = 30;
 const MAX_TIMEOUT = 2 ** 31 - 1;
 const DIALABLE = /^[A-Za-z0-9*#+._~-]{1,64}$/;
 const DTMF_TONES = /^[0-9A-Da-d*#,]{1,64}$/;
@@ -208,6 +209,9 @@ export class Phone extends EventTarget {
         connectionTimeout: 5,
         // SIP.js's own retries stop after a few tries; the watchdog owns reconnection instead.
         maxReconnectionAttempts: 0,
+        // CRLF pings (RFC 5626) find a dead path that never closes; see onKeepAliveTimeout.
+        keepAliveInterval: KEEPALIVE_S,
+        keepAliveDebounce: 10,
       },
       sessionDescriptionHandlerFactoryOptions: this.sdhOptions,
       // RFC 4733 through RTCDTMFSender; sendDtmf falls back to INFO where the call has no telephone-event.
@@ -226,6 +230,7 @@ export class Phone extends EventTarget {
     ua.transport.on("connected", () => this.log.info("signalling connected"));
     ua.transport.on("disconnected", (e) => this.onDisconnected(e));
     ua.transport.on("closed", () => this.onDisconnected(null));
+    ua.transport.on("keepAliveDebounceTimeout", () => this.onKeepAliveTimeout());
     return ua;
   }
 
@@ -278,6 +283,15 @@ export class Phone extends EventTarget {
     if (event) this.log.warn(`signalling connection closed (code ${event.code}${event.reason ? `, ${event.reason}` : ""})`);
     this.setConnection(this.everRegistered ? "reconnecting" : "connecting");
     this.watchdog.failed("connection closed");
+  }
+
+  /** No answer to a CRLF ping: the path is dead even if the socket says open. Drop it and reconnect. */
+  onKeepAliveTimeout() {
+    if (this.finished) return;
+    this.log.warn("no answer to the keep-alive: reconnecting");
+    // A disconnect SIP.js asked for emits no `disconnected`, so the watchdog is told here.
+    this.ua.transport.disconnect({ force: true });
+    this.onDisconnected({ code: 1006, reason: "keep-alive timeout" });
   }
 
   // ---- expiry ----------------------------------------------------------------------------------------------
@@ -591,7 +605,8 @@ export class Phone extends EventTarget {
     const sender = this.senders()[0];
     let method = "rfc4733";
     if (sender?.dtmf?.canInsertDTMF) {
-      this.session.dtmf(tones, { duration: 100, interToneGap: 70 });
+      // insertDTMF replaces what is still queued: pass the queue on, so quick key presses all go out.
+      this.session.dtmf(sender.dtmf.toneBuffer + tones, { duration: 100, interToneGap: 70 });
     } else {
       // SIP.js 0.15.11 falls back to INFO only when there is no DTMF sender at all: a call without
       // telephone-event makes insertDTMF throw instead. Ask for INFO for this one send.

@@ -1,0 +1,140 @@
+"""Two (and three) agents in Chromium calling each other through /ws, Kamailio and coturn (relay only)."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from .conftest import PhonePage, growth, save_screenshot_path, until
+
+pytestmark = [pytest.mark.stack, pytest.mark.browser]
+
+
+def username_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["username"][0]
+
+
+async def connect_call(a: PhonePage, b: PhonePage, number: str, *, typed: bool) -> None:
+    if typed:
+        await a.page.fill("#number", number)
+    else:
+        await a.press_keys(number)
+    assert await a.page.input_value("#number") == number
+    await a.page.click("#call-button")
+    await a.wait_state("calling")
+    await b.wait_state("ringing")
+    assert await b.text("#call-peer") == await a.phone("phone.params.username")  # B sees who calls
+    await b.page.click("#answer-button")
+    await a.wait_state("in-call")
+    await b.wait_state("in-call")
+
+
+async def test_two_agents_call_with_audio_through_turn_and_use_every_control(service, open_phone) -> None:
+    a_url, b_url = service.url(), service.url()
+    b_name = username_of(b_url)
+    a = await open_phone(a_url)
+    b = await open_phone(b_url)
+    await a.wait_state("registered")
+    await b.wait_state("registered")
+    assert await a.text("#status-text") == "Registered"
+    await a.page.screenshot(path=save_screenshot_path("webphone-idle.png"))
+
+    await connect_call(a, b, b_name, typed=False)
+    assert await a.text("#call-peer") == b_name
+
+    # Audio both ways, and only through TURN relays (ICE_TRANSPORT_POLICY=relay).
+    for phone in (a, b):
+        stats = await until(phone.stats, lambda s: s["bytesReceived"] > 2000 and s["localCandidateType"] == "relay",
+                            "media arriving over a relay candidate pair")
+        assert stats["remoteCandidateType"] == "relay"
+        assert await growth(phone, "bytesReceived") > 1000
+    await until(lambda: a.text("#call-timer"), lambda t: t != "00:00", "the call timer running")
+    await a.page.screenshot(path=save_screenshot_path("webphone-in-call.png"))
+
+    # Mute: B hears silence from A (the fake microphone beeps otherwise); unmute brings it back.
+    await a.page.click("#mute-button")
+    assert await a.page.get_attribute("#mute-button", "aria-pressed") == "true"
+    assert await a.phone("phone.senders().every((s) => !s.track.enabled)")
+    await until(lambda: growth(b, "audioEnergy"), lambda e: e < 1e-6, "silence at B while A is muted")
+    await a.page.click("#mute-button")
+    await until(lambda: growth(b, "audioEnergy"), lambda e: e > 1e-4, "A's audio at B again after unmuting")
+
+    # Hold: a re-INVITE makes A send-only and B receive-only; A then receives nothing until it resumes.
+    await a.page.click("#hold-button")
+    await until(lambda: a.text("#call-state"), lambda t: t == "On hold", "A showing the call on hold")
+    assert (await a.stats())["direction"] == "sendonly"
+    assert (await b.stats())["direction"] == "recvonly"
+    await until(lambda: growth(a, "packetsReceived", 0.6), lambda n: n == 0, "B's media stopping while on hold")
+    await a.page.click("#hold-button")
+    await until(lambda: a.text("#call-state"), lambda t: t == "In call", "A showing the call resumed")
+    assert (await a.stats())["direction"] == "sendrecv"
+    await until(lambda: growth(a, "packetsReceived", 0.6), lambda n: n > 10, "B's media again after resuming")
+
+    # DTMF from the keypad goes out as RFC 4733 events (the browser's DTMF sender reports each tone sent).
+    await a.press_keys("12#")
+    await a.page.keyboard.press("9")
+    await until(lambda: a.phone("phone.dtmfSent"), lambda s: s == "12#9", "the tones sent by A")
+    assert "Sent 12#9" in await a.text("#call-flags")
+
+    await a.page.click("#hangup-button")
+    await a.wait_state("registered")
+    await b.wait_state("registered")
+    assert await b.text("#call-state") == "Ready"
+    assert a.errors == [] and b.errors == []
+
+
+async def test_busy_agent_answers_486_and_transfers_blind(service, open_phone) -> None:
+    urls = [service.url() for _ in range(3)]
+    a, b, c = [await open_phone(url) for url in urls]
+    names = [username_of(url) for url in urls]
+    for phone in (a, b, c):
+        await phone.wait_state("registered")
+    await connect_call(a, b, names[1], typed=True)
+
+    # C calls B, who is busy: C hears busy at once (486), B's call goes on and B is told.
+    ended = c.page.evaluate("new Promise((r) => OmniSense.phone.addEventListener('ended', (e) => r(e.detail.cause)))")
+    await c.page.fill("#number", names[1])
+    await c.page.click("#call-button")
+    assert await ended == "Busy"
+    await c.wait_state("registered")
+    assert await b.state() == "in-call"
+    await until(lambda: b.text("#notices"), lambda t: "while on this call" in t, "B told of the missed call")
+
+    # C switches auto-answer on; B blind-transfers A to C (REFER); C answers by itself; B is free.
+    await c.page.click("details#settings summary")
+    await c.page.get_by_label("Auto-answer incoming calls").check()
+    await b.page.click("#transfer-button")
+    await b.page.fill("#transfer-target", names[2])
+    await b.page.keyboard.press("Enter")
+    await b.wait_state("registered")
+    await c.wait_state("in-call")
+    await a.wait_state("in-call")
+    assert await a.text("#call-peer") == names[2]
+    await until(c.stats, lambda s: s["bytesReceived"] > 1000, "audio from A at C after the transfer")
+    await c.page.keyboard.press("Escape")  # hang up from the keyboard
+    await a.wait_state("registered")
+    await c.wait_state("registered")
+    assert a.errors == [] and b.errors == [] and c.errors == []
+
+
+async def test_a_session_expiring_during_a_call_ends_it(service, open_phone) -> None:
+    a_url = service.url(expires_in=9)
+    b_url = service.url()
+    a = await open_phone(a_url)
+    b = await open_phone(b_url)
+    await a.wait_state("registered")
+    await b.wait_state("registered")
+    # Minutes before the end the agent is warned (here: at once, the session is that short).
+    await until(lambda: a.text("#notices"), lambda t: "This session ends at" in t, "the expiry warning")
+    await connect_call(a, b, username_of(b_url), typed=True)
+
+    await a.wait_state("expired", timeout=20)
+    await b.wait_state("registered")
+    assert "expired" in (await a.text("#problem")).lower()
+    assert await a.phone("phone.session") is None
+    opened = len(a.websockets)
+    await asyncio.sleep(1.5)  # long enough for the watchdog's first retry, had it not stopped
+    assert len(a.websockets) == opened
+    assert await a.state() == "expired"
