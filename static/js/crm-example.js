@@ -48,6 +48,7 @@ function logEvent(event, direction) {
   const item = document.createElement("li");
   item.dataset.direction = direction;
   item.dataset.type = event.type;
+  item.dataset.event = JSON.stringify(event);
   const time = new Date().toLocaleTimeString();
   item.textContent = `${time} ${direction === "sent" ? "→" : direction === "local" ? "·" : "←"} ${JSON.stringify(event)}`;
   $("events").prepend(item);

@@ -1,0 +1,66 @@
+"""The example CRM host page (another origin) drives an embedded phone by postMessage and hears its events."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+
+from .conftest import until
+
+pytestmark = [pytest.mark.stack, pytest.mark.browser]
+
+
+async def events(host) -> list[dict]:
+    """The events the host page received from the phone, oldest first."""
+    items = await host.eval_on_selector_all('#events li[data-direction="received"]',
+                                            "(items) => items.map((li) => li.dataset.event)")
+    return [json.loads(item) for item in reversed(items)]
+
+
+async def test_the_example_host_page_dials_and_hears_the_events(service, open_phone, browser) -> None:
+    port = urlsplit(service.base).port
+    crm_origin = f"http://localhost:{port}"  # another origin than the phone's http://127.0.0.1:port
+    callee_url = service.url()
+    callee_name = parse_qs(urlsplit(callee_url).query)["username"][0]
+    callee = await open_phone(callee_url)
+    await callee.wait_state("registered")
+
+    phone_url = service.url(crm_origin=crm_origin)
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    host = await context.new_page()
+    await host.goto(f"{crm_origin}/static/crm-example.html#url={quote(phone_url, safe='')}")
+    frame = host.frame_locator("#phone")
+    await until(lambda: events(host), lambda e: {"type": "registered"} in e, "the registered event")
+
+    await host.fill("#dial-number", callee_name)
+    await host.click("#dial-form button[type=submit]")
+    await callee.wait_state("ringing")
+    await callee.page.click("#answer-button")
+    await until(lambda: events(host), lambda e: any(x["type"] == "connected" for x in e), "the connected event")
+    assert await frame.locator("body").get_attribute("data-phone-state") == "in-call"
+
+    # A registration refresh fires SIP.js's `registered` again: nothing changes, no second event.
+    inner = next(f for f in host.frames if f.url.startswith(service.base))
+    await inner.evaluate("() => OmniSense.phone.ua.register()")
+    await until(lambda: inner.evaluate("() => OmniSense.phone.ua.isRegistered()"), bool, "the refresh done")
+    assert await frame.locator("body").get_attribute("data-phone-state") == "in-call"
+
+    # Commands: mute and hold take effect in the phone; a bad command comes back as an error event.
+    await host.click("#mute")
+    await until(lambda: inner.evaluate("() => OmniSense.phone.muted"), bool, "muted by the CRM")
+    await host.click("#hold")
+    await until(lambda: inner.evaluate("() => OmniSense.phone.held"), bool, "held by the CRM")
+    await host.fill("#dtmf-digits", "x")
+    await host.click("#dtmf-form button[type=submit]")
+    await until(lambda: events(host), lambda e: any(x["type"] == "error" for x in e), "an error event")
+
+    await host.click('[data-command="hangup"]')
+    await callee.wait_state("registered")
+    received = await until(lambda: events(host), lambda e: e[-1]["type"] == "ended", "the ended event")
+    assert [e["type"] for e in received] == ["registered", "connected", "error", "ended"]
+    assert received[-1]["cause"] == "Hangup"
+
+    # The phone posted only to the CRM's origin, and the page it sits in is that origin.
+    assert await host.evaluate("location.origin") == crm_origin
