@@ -24,14 +24,15 @@ HOW_TO_CREATE = (
 # Engines whose tables take part in transactions (MyISAM and Aria statements commit one by one).
 TRANSACTIONAL_ENGINES = frozenset({"innodb", "xtradb"})
 
-_SCHEMA_SQL = (
-    "SELECT c.TABLE_NAME, t.ENGINE, c.COLUMN_NAME, c.COLUMN_TYPE, c.DATA_TYPE, c.IS_NULLABLE,"
-    " c.CHARACTER_SET_NAME"
-    " FROM information_schema.TABLES t"
-    " LEFT JOIN information_schema.COLUMNS c"
-    "   ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME"
-    " WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME IN (%s, %s)"
-    " ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION"
+# Two small queries: joining information_schema.TABLES to COLUMNS is some 30 times slower than both.
+_COLUMNS_SQL = (
+    "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, CHARACTER_SET_NAME"
+    " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (%s, %s)"
+    " ORDER BY TABLE_NAME, ORDINAL_POSITION"
+)
+_ENGINES_SQL = (
+    "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES"
+    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (%s, %s)"
 )
 
 
@@ -62,18 +63,16 @@ class Table:
 async def read_tables(conn: aiomysql.Connection) -> dict[str, Table]:
     """vicidial_list and vicidial_list_archive as they are now, by name (absent tables are left out)."""
     async with conn.cursor() as cur:
-        await cur.execute(_SCHEMA_SQL, (LIVE, ARCHIVE))
-        rows = await cur.fetchall()
-    engines: dict[str, str | None] = {}
+        await cur.execute(_COLUMNS_SQL, (LIVE, ARCHIVE))
+        column_rows = await cur.fetchall()
+        await cur.execute(_ENGINES_SQL, (LIVE, ARCHIVE))
+        engines: dict[str, str | None] = dict(await cur.fetchall())
     columns: dict[str, list[Column]] = {}
-    for table, engine, name, column_type, data_type, nullable, charset in rows:
-        if table is None:  # a table without columns (a view being rebuilt, say): nothing to compare
-            continue
-        engines[table] = engine
+    for table, name, column_type, data_type, nullable, charset in column_rows:
         columns.setdefault(table, []).append(
             Column(name, column_type.lower(), data_type.lower(), nullable == "YES", charset)
         )
-    return {name: Table(name, engines[name], tuple(cols)) for name, cols in columns.items()}
+    return {name: Table(name, engines.get(name), tuple(cols)) for name, cols in columns.items()}
 
 
 def matching_columns(tables: dict[str, Table]) -> tuple[Column, ...]:

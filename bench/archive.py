@@ -1,0 +1,222 @@
+"""Archive API throughput: 100,000 ViciDial-shaped leads in 500-lead requests through the real service
+(two requests in flight), beside the same three SQL statements run bare on one connection, and pt-archiver
+where it is installed; each on the same server, in the same run, in MyISAM (ViciDial's default) and InnoDB.
+
+`python -m bench archive`, or `make bench`. Uses a throwaway database it drops at the end. Bare SQL and
+the API run alternately, ROUNDS times each, and the best of each is shown: on a shared machine the
+first run is cold and neighbours come and go, and alternating gives both the same conditions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import aiohttp
+import aiomysql
+
+from devstack import mariadb
+from service import db as service_db
+from service.archive import schema, sql
+from service.cli import environment
+from service.config import DatabaseConfig
+
+LEADS = 100_000
+BATCH = 500
+IN_FLIGHT = 2
+ROUNDS = 2
+KEY = "bench-archive-key"
+
+LEADS_SQL = """
+INSERT INTO vicidial_list
+  (entry_date, status, user, vendor_lead_code, source_id, list_id, gmt_offset_now, called_since_last_reset,
+   phone_code, phone_number, title, first_name, middle_initial, last_name, address1, city, state,
+   postal_code, country_code, gender, date_of_birth, alt_phone, email, comments, called_count,
+   last_local_call_time, `rank`, owner, entry_list_id)
+SELECT NOW() - INTERVAL seq MINUTE, ELT(1 + seq % 4, 'NEW', 'NA', 'B', 'CALLBK'), IF(seq % 3 = 0, NULL, 'VDAD'),
+  CONCAT('V', LPAD(seq, 7, '0')), 'bench', 900 + seq % 10, '2.00', 'N', '27', CONCAT('082', LPAD(seq, 7, '0')),
+  IF(seq % 5 = 0, NULL, ELT(1 + seq % 3, 'Mr', 'Ms', 'Dr')),
+  ELT(1 + seq % 6, 'Thandi', 'Pieter', 'Zoë', 'Ahmed', 'Lindiwe', 'Nakamura 中村'), IF(seq % 2 = 0, 'J', NULL),
+  ELT(1 + seq % 5, 'Naidoo', 'van der Merwe', 'Dlamini', 'Müller', 'Smith '), CONCAT(seq, ' Main Road'),
+  'Durban', 'KZ', LPAD(4000 + seq % 100, 4, '0'), 'ZA', ELT(1 + seq % 3, 'M', 'F', 'U'),
+  IF(seq % 7 = 0, '0000-00-00', DATE('1980-01-01') + INTERVAL seq % 9000 DAY), NULL,
+  CONCAT('lead', seq, '@example.com'), IF(seq % 4 = 0, NULL, 'a lead from the benchmark'), seq % 5,
+  '2008-01-01 00:00:00', 0, '', 0
+FROM seq_1_to_{count}
+"""
+
+
+@dataclasses.dataclass
+class Run:
+    name: str
+    seconds: float
+    archived: int
+
+    @property
+    def rate(self) -> float:
+        return self.archived / self.seconds
+
+
+def _reset(db: DatabaseConfig, engine: str) -> list[int]:
+    """vicidial_list with LEADS fresh leads and an empty archive made the ViciDial way, in `engine`."""
+    with mariadb.connect(db, db.database) as conn, conn.cursor() as cur:
+        cur.execute("SET SESSION sql_mode='NO_ENGINE_SUBSTITUTION'")
+        cur.execute("DROP TABLE IF EXISTS vicidial_list_archive")
+        cur.execute("TRUNCATE vicidial_list")
+        cur.execute(f"ALTER TABLE vicidial_list ENGINE={engine}")
+        cur.execute(LEADS_SQL.format(count=LEADS))
+        cur.execute("CREATE TABLE vicidial_list_archive LIKE vicidial_list")
+        cur.execute("ALTER TABLE vicidial_list_archive MODIFY lead_id INT(9) UNSIGNED NOT NULL")
+        cur.execute("SELECT lead_id FROM vicidial_list ORDER BY lead_id")
+        ids = [row[0] for row in cur.fetchall()]
+        cur.execute("ANALYZE TABLE vicidial_list, vicidial_list_archive")
+        cur.fetchall()
+    return ids
+
+
+def _check_done(db: DatabaseConfig) -> int:
+    with mariadb.connect(db, db.database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT (SELECT COUNT(*) FROM vicidial_list), (SELECT COUNT(*) FROM vicidial_list_archive)")
+        live, archived = cur.fetchone()
+    if live or archived != LEADS:
+        raise RuntimeError(f"not everything was archived: {live} leads left, {archived} archived")
+    return archived
+
+
+def _batches(ids: list[int]) -> list[list[int]]:
+    return [ids[i:i + BATCH] for i in range(0, len(ids), BATCH)]
+
+
+async def bare_sql(db: DatabaseConfig, ids: list[int]) -> Run:
+    """The same insert, update and delete statements, one batch after another on one connection."""
+    pool = await service_db.create_pool(db, minsize=1, maxsize=1)
+    try:
+        async with pool.acquire() as conn, conn.cursor() as cur:
+            statements = sql.statements(schema.matching_columns(await schema.read_tables(conn)))
+            started = time.perf_counter()
+            for batch in _batches(ids):
+                await cur.execute(statements.insert.sql(batch))
+                await cur.execute(statements.update.sql(batch))
+                await cur.execute(statements.delete.sql(batch))
+            elapsed = time.perf_counter() - started
+    finally:
+        pool.close()
+        await pool.wait_closed()
+    return Run("bare SQL, 3 statements, 1 connection", elapsed, _check_done(db))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _wait_ready(url: str, proc: subprocess.Popen) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the service exited with {proc.returncode}")
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("the service did not become ready")
+
+
+async def through_api(db: DatabaseConfig, ids: list[int], env: dict[str, str]) -> Run:
+    """POST /vicidial/leads/archive on `python -m service serve`, two requests in flight."""
+    port = _free_port()
+    url = f"mysql://{db.user}:{db.password}@{db.host}:{db.port}/{db.database}"
+    service_env = {**env, "PORT": str(port), "HOST": "127.0.0.1", "DATABASE_URL": url, "OFFICE_HOURS": "none",
+                   "ARCHIVE_API_KEYS": f"bench:{hashlib.sha256(KEY.encode()).hexdigest()}"}
+    proc = subprocess.Popen([sys.executable, "-m", "service", "serve"], env=service_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_ready(f"{base}/readyz", proc)
+        queue: asyncio.Queue[list[int]] = asyncio.Queue()
+        for batch in _batches(ids):
+            queue.put_nowait(batch)
+        headers = {"Authorization": f"Key={KEY}"}
+
+        async def worker(session: aiohttp.ClientSession) -> None:
+            while not queue.empty():
+                batch = queue.get_nowait()
+                body = {"insert_leads": True, "update_leads": True, "delete_leads": True, "lead_ids": batch}
+                async with session.post(f"{base}/vicidial/leads/archive", json=body, headers=headers) as resp:
+                    answer = await resp.json()
+                    if resp.status != 200 or answer["delete_count"] != len(batch):
+                        raise RuntimeError(f"archive answered {resp.status}: {answer}")
+
+        async with aiohttp.ClientSession() as session:
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(session) for _ in range(IN_FLIGHT)))
+            elapsed = time.perf_counter() - started
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return Run(f"archive API, {BATCH}-lead requests, {IN_FLIGHT} in flight", elapsed, _check_done(db))
+
+
+def pt_archiver(db: DatabaseConfig) -> Run | None:
+    """pt-archiver moving the same rows in 500-row chunks (it neither updates nor compares before deleting)."""
+    tool = shutil.which("pt-archiver")
+    if tool is None:
+        return None
+    dsn = f"h={db.host},P={db.port},u={db.user},p={db.password},D={db.database},t=vicidial_list,A=utf8"
+    started = time.perf_counter()
+    subprocess.run(
+        [tool, "--source", dsn, "--dest", "t=vicidial_list_archive", "--where", "1=1", "--limit", str(BATCH),
+         "--commit-each", "--bulk-delete", "--no-safe-auto-increment", "--no-check-charset",
+         "--set-vars", "sql_mode=NO_ENGINE_SUBSTITUTION"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    elapsed = time.perf_counter() - started
+    return Run(f"pt-archiver --limit {BATCH} --commit-each --bulk-delete", elapsed, _check_done(db))
+
+
+async def main() -> None:
+    env = environment()
+    base = DatabaseConfig.from_url(env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/asterisk"))
+    name = f"bench_archive_{os.getpid()}"
+    db = dataclasses.replace(base, database=name)
+    mariadb.ensure_schema(base, database=name, demo_leads=False)
+    try:
+        print(f"{LEADS:,} ViciDial-shaped leads, {BATCH} per request/chunk, best of {ROUNDS} alternating runs;"
+              f" throwaway database {name}", flush=True)
+        print(f"{'engine':<8} {'how':<52} {'seconds':>8} {'leads/s':>9} {'of bare':>8}", flush=True)
+        for engine in ("MyISAM", "InnoDB"):
+            bare: list[Run] = []
+            api: list[Run] = []
+            for _ in range(ROUNDS):
+                bare.append(await bare_sql(db, _reset(db, engine)))
+                api.append(await through_api(db, _reset(db, engine), env))
+            best_bare = min(bare, key=lambda r: r.seconds)
+            _print(engine, best_bare, best_bare)
+            _print(engine, min(api, key=lambda r: r.seconds), best_bare)
+            _reset(db, engine)
+            try:
+                pt = pt_archiver(db)
+            except subprocess.CalledProcessError as exc:
+                print(f"{engine:<8} pt-archiver failed: {exc.stderr.decode(errors='replace').strip()[:200]}")
+            else:
+                if pt is not None:
+                    _print(engine, pt, best_bare)
+    finally:
+        with mariadb.connect(base) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def _print(engine: str, run: Run, bare: Run) -> None:
+    print(f"{engine:<8} {run.name:<52} {run.seconds:>8.2f} {run.rate:>9,.0f} {run.rate / bare.rate:>8.2f}",
+          flush=True)
