@@ -116,8 +116,12 @@ async def _run_once(
             await cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             await cur.execute("START TRANSACTION")
         try:
-            existing = sql.EXISTING_FOR_UPDATE if transactional else sql.EXISTING
-            progress.found |= await _ids(cur, existing.sql(ids)) if ids else set()
+            if ids:
+                count = sql.COUNT_EXISTING_FOR_UPDATE if transactional else sql.COUNT_EXISTING
+                await cur.execute(count.sql(ids))
+                (found,) = await cur.fetchone()
+                # Only when some are missing is it worth sending the ids back to say which.
+                progress.found |= set(ids) if found == len(ids) else await _ids(cur, sql.EXISTING.sql(ids))
             missing = [i for i in request.lead_ids if i not in progress.found]
             if missing:
                 raise LeadsNotFound(missing)

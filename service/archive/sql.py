@@ -69,7 +69,10 @@ class Statement:
 _EXISTING = f"SELECT {quote(KEY)} FROM {quote(LIVE)} WHERE {quote(KEY)} IN ("
 EXISTING = Statement(_EXISTING)
 """The requested ids that are in vicidial_list."""
-EXISTING_FOR_UPDATE = Statement(_EXISTING, ") FOR UPDATE")
+_COUNT = f"SELECT COUNT(*) FROM {quote(LIVE)} WHERE {quote(KEY)} IN ("
+COUNT_EXISTING = Statement(_COUNT)
+"""How many of them are (the common case, all of them, needs no list of ids sent back)."""
+COUNT_EXISTING_FOR_UPDATE = Statement(_COUNT, ") FOR UPDATE")
 """The same, locking those rows until the transaction ends (InnoDB): no writer changes them meanwhile."""
 
 

@@ -210,7 +210,7 @@ async def test_cancelled_request_leaves_no_connection_mid_transaction(fresh_db) 
             if fresh_db.engine == "InnoDB":
                 cur.execute("START TRANSACTION")
                 cur.execute(f"SELECT * FROM vicidial_list WHERE lead_id = {ids[5]} FOR UPDATE")
-                prefix = "SELECT `lead_id` FROM `vicidial_list`"
+                prefix = "SELECT COUNT(*) FROM `vicidial_list`"
             else:
                 cur.execute("LOCK TABLES vicidial_list_archive WRITE")
                 prefix = "INSERT INTO `vicidial_list_archive`"

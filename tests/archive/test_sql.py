@@ -61,7 +61,9 @@ def test_statements() -> None:
     delete = built.delete.sql([7, 8])
     assert delete.startswith("DELETE l FROM `vicidial_list` AS l JOIN `vicidial_list_archive` AS a")
     assert delete.endswith(f"WHERE l.`lead_id` IN (7, 8) AND {sql.columns_equal(COLUMNS)}")
-    assert sql.EXISTING_FOR_UPDATE.sql([1]) == "SELECT `lead_id` FROM `vicidial_list` WHERE `lead_id` IN (1) FOR UPDATE"
+    assert sql.COUNT_EXISTING_FOR_UPDATE.sql([1]) == \
+        "SELECT COUNT(*) FROM `vicidial_list` WHERE `lead_id` IN (1) FOR UPDATE"
+    assert sql.EXISTING.sql([2, 1]) == "SELECT `lead_id` FROM `vicidial_list` WHERE `lead_id` IN (1, 2)"
 
 
 def test_statements_are_cached_per_column_list() -> None:
