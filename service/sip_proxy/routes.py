@@ -14,8 +14,8 @@ from ..appkeys import METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
 from ..errors import ApiError, json_response
 from . import turn
 from .relay import (
-    CLOSE_GOING_AWAY, CLOSE_TIMEOUT, CLOSE_TRY_AGAIN, CONNECT_TIMEOUT, HEARTBEAT, MAX_FRAME, Relay,
-    check_request, open_upstream,
+    CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_TIMEOUT, CLOSE_TRY_AGAIN, CONNECT_TIMEOUT, MAX_FRAME, Relay,
+    check_request, enable_keepalive, log, open_upstream,
 )
 from .stats import RelayCollector, RelayStats
 
@@ -33,7 +33,6 @@ async def ws(request: web.Request) -> web.StreamResponse:
         protocols=("sip",),
         compress=False,  # browsers offer permessage-deflate; it costs ~20 KB per session and SIP is small
         max_msg_size=MAX_FRAME,
-        heartbeat=HEARTBEAT,
         timeout=CLOSE_TIMEOUT,
         decode_text=False,  # relay the bytes as they came: no UTF-8 decode and re-encode per message
     )
@@ -49,6 +48,7 @@ async def ws(request: web.Request) -> web.StreamResponse:
 
     upstream = await open_upstream(app[UPSTREAM_HTTP], app[SETTINGS].sip_upstream, request.remote)
     await browser.prepare(request)
+    enable_keepalive(request.transport)
     if upstream is None:
         stats.close(CLOSE_TRY_AGAIN)
         await browser.close(code=CLOSE_TRY_AGAIN, message=b"upstream unavailable")
@@ -59,6 +59,10 @@ async def ws(request: web.Request) -> web.StreamResponse:
     relays.add(relay)
     try:
         await relay.run()
+    except Exception:
+        # After the upgrade no HTTP answer is possible: close the socket with 1011 instead.
+        log.exception("relay session of user %s failed", session.username)
+        await asyncio.shield(relay.finish(CLOSE_INTERNAL, b"internal error"))
     finally:
         relays.discard(relay)
     return browser

@@ -39,24 +39,41 @@ class SipParseError(ValueError):
 Kind = Literal["request", "response", "keepalive"]
 
 
+_KNOWN_METHODS = frozenset(m.encode() for m in METHODS)
+_CR, _LF = 13, 10
+
+
 def classify(frame: bytes) -> tuple[Kind, bytes]:
     """What a frame is, from its start line only: ("request", b"INVITE"), ("response", b"200"), or a keep-alive.
 
-    The relay's per-frame check, on the raw bytes: no header is read and nothing is decoded. Raises
-    `SipParseError` for anything that does not start like a SIP message.
+    The relay's per-frame check, on the raw bytes: no header is read, nothing is decoded or copied beyond
+    the method or code. Raises `SipParseError` for anything that does not start like a SIP message.
     """
-    if not frame.strip(b"\r\n"):
-        return "keepalive", b""
-    end = frame.find(b"\n", 0, 8192)
-    line = frame[: end if end >= 0 else 8192].rstrip(b"\r")
-    if line.startswith(b"SIP/2.0 "):
-        code = line[8:11]
-        if len(code) == 3 and code.isdigit() and code[:1] in b"123456" and line[11:12] in (b"", b" "):
+    if not frame or frame[0] == _CR or frame[0] == _LF:
+        if not frame.strip(b"\r\n"):
+            return "keepalive", b""
+        raise SipParseError("not a SIP start line")
+    if frame.startswith(b"SIP/2.0 "):
+        code = frame[8:11]
+        if len(code) == 3 and code.isdigit() and code[0] in b"123456" and frame[11:12] in (b" ", b"\r", b"\n", b""):
             return "response", code
         raise SipParseError("bad status line")
-    method, sp, rest = line.partition(b" ")
-    uri = rest[:-8]
-    if sp and rest.endswith(b" SIP/2.0") and _BTOKEN.fullmatch(method) and uri and b" " not in uri:
+    space = frame.find(b" ", 0, 33)
+    if space <= 0:
+        raise SipParseError("not a SIP start line")
+    method = frame[:space]
+    eol = frame.find(b"\n", space, 8192)
+    if eol < 0:
+        eol = min(len(frame), 8192)
+    elif frame[eol - 1] == _CR:
+        eol -= 1
+    uri_end = eol - 8
+    if (
+        uri_end > space + 1
+        and frame[uri_end:eol] == b" SIP/2.0"
+        and frame.find(b" ", space + 1, uri_end) < 0
+        and (method in _KNOWN_METHODS or _BTOKEN.fullmatch(method))
+    ):
         return "request", method
     raise SipParseError("not a SIP start line")
 
@@ -150,6 +167,35 @@ def parse(data: str | bytes) -> SipMessage:
             raise SipParseError("body shorter than Content-Length (truncated?)")
         body = rest[:length]
     return SipMessage(method, uri, status, reason, headers, body)
+
+
+# From/To headers at line starts, any case, full or compact name ("[fFtT]" first keeps the scan fast).
+_IDENTITY = re.compile(rb"\n([fFtT](?:[rR][oO][mM]|[oO])?)[ \t]*:([^\r\n]*)")
+
+
+def identity_users(frame: bytes) -> tuple[list[str | None], list[str | None]]:
+    """The user parts of every From and of every To header of a message, without parsing the rest.
+
+    The relay's check on each REGISTER and INVITE. It finds the headers by name in any case and in compact
+    form, so a second or oddly spelt From cannot slip past; the caller insists on exactly one of each.
+    Folded (multi-line) headers are refused: their first line alone could name another user than the whole.
+    """
+    end = frame.find(b"\r\n\r\n")
+    if end < 0:
+        end = frame.find(b"\n\n")
+        if end < 0:
+            raise SipParseError("no blank line after the headers (truncated?)")
+    if frame.find(b"\n ", 0, end) >= 0 or frame.find(b"\n\t", 0, end) >= 0:
+        raise SipParseError("folded header lines")
+    froms: list[str | None] = []
+    tos: list[str | None] = []
+    for name, raw in _IDENTITY.findall(frame, 0, end):
+        try:
+            value = raw.strip(b" \t").decode("utf-8")
+        except UnicodeDecodeError:
+            raise SipParseError("header is not UTF-8") from None
+        (froms if name[:1] in b"fF" else tos).append(uri_user(value))
+    return froms, tos
 
 
 def _uri_of(name_addr: str) -> str:

@@ -36,7 +36,7 @@ class RelayStats:
         self.requests[key] = self.requests.get(key, 0) + 1
 
     def response(self, direction: str, code: bytes) -> None:
-        key = (direction, code)
+        key = (direction, code if code.isdigit() else b"other")
         self.responses[key] = self.responses.get(key, 0) + 1
 
     def refusal(self, reason: str) -> None:

@@ -157,3 +157,25 @@ def test_fuzz_truncated_and_spliced_messages(cut, tail):
 def test_fuzz_huge_inputs(size, unit):
     _only_parse_errors(b"REGISTER sip:a SIP/2.0\r\n" + unit * (size // len(unit)))
     _only_parse_errors(unit * (size // len(unit)))
+
+
+def test_identity_users_finds_every_from_and_to_in_any_spelling():
+    froms, tos = sip.identity_users(REGISTER.replace(b"Subject: folded\r\n  across lines\r\n", b""))
+    assert (froms, tos) == (["1001"], ["1001"])
+    froms, tos = sip.identity_users(
+        b"INVITE sip:a@b SIP/2.0\r\nFROM : <sip:x@h>\r\nf:<sip:y@h>\r\nt: sip:z@h\r\nTo-Tag-Ish: 1\r\n\r\nf: <sip:body@h>")
+    assert (froms, tos) == (["x", "y"], ["z"])  # the body's "f:" line is not a header
+
+
+def test_identity_users_refuses_folded_headers():
+    with pytest.raises(SipParseError):
+        sip.identity_users(b"INVITE sip:a@b SIP/2.0\r\nFrom: sip:1001@h\r\n <sip:1002@h>\r\nTo: <sip:a@b>\r\n\r\n")
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=1024))
+def test_fuzz_identity_users(data):
+    try:
+        sip.identity_users(data)
+    except SipParseError:
+        pass

@@ -1,0 +1,407 @@
+"""The signalling relay beside a bare 1:1 aiohttp relay, nginx, and Kamailio reached directly.
+
+One run, same Kamailio, same load generator (this process, on uvloop), REGISTER round trips with digest
+credentials (each round trip is two relayed messages: the REGISTER and its 200):
+
+1. CPU: a closed loop of CONCURRENCY connections for CPU_SECONDS; the relay process's CPU-seconds (user+system,
+   from /proc) per 1,000 relayed messages.
+2. Latency: an open loop at RATE_MSGS messages/s (RATE_MSGS/2 round trips/s); p50/p99 round trip, and the
+   p99 added over Kamailio direct.
+3. Memory: IDLE_SESSIONS WebSockets opened through the relay and left idle; the growth of the relay's RSS per
+   session (both of its legs).
+
+Targets (issue 3): CPU <= 1.2x the bare relay and <= 2.5x nginx; added p99 <= 1 ms; <= 30 KB per idle session.
+The load generator, the relays and Kamailio share this machine's cores, so absolute figures are floors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import AsyncIterator
+from urllib.parse import urlencode
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = 50
+CPU_SECONDS = 5.0
+RATE_MSGS = 2000
+LATENCY_SECONDS = 6.0
+IDLE_SESSIONS = 2000
+TICKS = os.sysconf("SC_CLK_TCK")
+
+BARE_RELAY = textwrap.dedent('''
+    import asyncio, sys, uvloop, aiohttp
+    from aiohttp import web, WSMsgType
+
+    UPSTREAM = sys.argv[2]
+
+    async def session_ctx(app):
+        app["http"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        yield
+        await app["http"].close()
+
+    async def handler(request):
+        ws = web.WebSocketResponse(protocols=("sip",), compress=False)
+        await ws.prepare(request)
+        up = await request.app["http"].ws_connect(UPSTREAM, protocols=("sip",))
+
+        async def down():
+            async for m in up:
+                await (ws.send_str(m.data) if m.type is WSMsgType.TEXT else ws.send_bytes(m.data))
+            await ws.close()
+
+        task = asyncio.create_task(down())
+        async for m in ws:
+            await (up.send_str(m.data) if m.type is WSMsgType.TEXT else up.send_bytes(m.data))
+        await up.close()
+        await task
+        return ws
+
+    app = web.Application()
+    app.cleanup_ctx.append(session_ctx)
+    app.router.add_get("/ws", handler)
+    uvloop.install()
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+''')
+
+NGINX_CONF = '''
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+worker_rlimit_nofile 20000;
+events {{ worker_connections 10000; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 3600s;
+        }}
+    }}
+}}
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and its descendants (nginx's worker, Python's nothing)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            pass
+    return total / TICKS
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+async def wait_port(port: int, proc: subprocess.Popen, name: str) -> None:
+    for _ in range(200):
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}")
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{name} did not listen on {port}")
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    pids: list[int]  # whose CPU and memory count as "the relay" ([] for Kamailio direct)
+
+
+# -- the load generator -------------------------------------------------------------------------------------
+
+class Client:
+    """One agent's connection sending REGISTERs with digest credentials, one at a time."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, username: str, password: str) -> None:
+        self.ws = ws
+        self.username = username
+        self.password = password
+        self.cseq = 0
+        self.call_id = secrets.token_hex(8)
+        self.host = secrets.token_hex(5) + ".invalid"
+        self.authorization = ""
+
+    def register_text(self) -> str:
+        self.cseq += 1
+        lines = [
+            "REGISTER sip:omnisense.local SIP/2.0",
+            f"Via: SIP/2.0/WS {self.host};branch=z9hG4bK{secrets.token_hex(6)}",
+            "Max-Forwards: 70",
+            f"From: <sip:{self.username}@omnisense.local>;tag={self.call_id[:6]}",
+            f"To: <sip:{self.username}@omnisense.local>",
+            f"Call-ID: {self.call_id}", f"CSeq: {self.cseq} REGISTER",
+            f"Contact: <sip:{self.username}@{self.host};transport=ws>;expires=600", "Expires: 600",
+        ]
+        if self.authorization:
+            lines.append(f"Authorization: {self.authorization}")
+        return "\r\n".join(lines + ["Content-Length: 0", "", ""])
+
+    async def round_trip(self) -> str:
+        await self.ws.send_str(self.register_text())
+        while True:
+            msg = await self.ws.receive()
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                raise RuntimeError(f"connection ended: {msg.type} {msg.data}")
+            if msg.data.startswith("SIP/2.0 "):
+                return msg.data
+
+    async def authenticate(self) -> None:
+        from service.sip_proxy import sip
+        from service.sip_proxy.ua import digest_authorization
+
+        answer = sip.parse((await self.round_trip()).encode())
+        if answer.status == 401:
+            self.authorization = digest_authorization(
+                answer.get("www-authenticate") or "", method="REGISTER", uri="sip:omnisense.local",
+                username=self.username, password=self.password)
+            answer = sip.parse((await self.round_trip()).encode())
+        if answer.status != 200:
+            raise RuntimeError(f"REGISTER answered {answer.status} {answer.reason}")
+
+
+class Load:
+    def __init__(self, env: dict[str, str]) -> None:
+        from service.sip_proxy import agents
+
+        self.secret = env["AUTH_KEY_SECRET"]
+        self.passwords = agents.agent_secret(self.secret)
+        self.expire_date = (datetime.now(timezone.utc) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def query(self, username: str) -> str:
+        from service.sip_proxy import auth_key
+
+        return urlencode({
+            "auth_key": auth_key.sign(self.secret, 1, int(username), username, self.expire_date),
+            "customer_id": "1", "user_id": username, "username": username, "expire_date": self.expire_date,
+        })
+
+    @asynccontextmanager
+    async def clients(self, http: aiohttp.ClientSession, url: str, count: int, first: int) -> AsyncIterator[list[Client]]:
+        from service.sip_proxy import agents
+
+        clients: list[Client] = []
+        try:
+            for i in range(count):
+                username = str(first + i)
+                ws = await http.ws_connect(f"{url}?{self.query(username)}", protocols=("sip",))
+                client = Client(ws, username, agents.agent_password(self.passwords, username))
+                await client.authenticate()
+                clients.append(client)
+            yield clients
+        finally:
+            await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
+
+    async def closed_loop(self, clients: list[Client], seconds: float) -> int:
+        deadline = time.monotonic() + seconds
+        done = 0
+
+        async def worker(client: Client) -> None:
+            nonlocal done
+            while time.monotonic() < deadline:
+                await client.round_trip()
+                done += 1
+
+        await asyncio.gather(*(worker(c) for c in clients))
+        return done
+
+    async def open_loop(self, clients: list[Client], round_trips_per_s: float, seconds: float) -> list[float]:
+        """Each client sends on its own fixed schedule; returns round-trip times in seconds."""
+        interval = len(clients) / round_trips_per_s
+        samples: list[float] = []
+        start = time.monotonic() + 0.05
+
+        async def worker(index: int, client: Client) -> None:
+            t = start + index * interval / len(clients)
+            end = start + seconds
+            while t < end:
+                delay = t - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent = time.perf_counter()
+                await client.round_trip()
+                samples.append(time.perf_counter() - sent)
+                t += interval
+
+        await asyncio.gather(*(worker(i, c) for i, c in enumerate(clients)))
+        return samples
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered))) - 1))] * 1000
+
+
+async def measure(target: Target, load: Load, http: aiohttp.ClientSession, first_user: int) -> dict:
+    result: dict = {"name": target.name}
+    async with load.clients(http, target.url, CONCURRENCY, first_user) as clients:
+        await load.closed_loop(clients, 1.0)  # warm up
+        before = cpu_seconds(target.pids)
+        t0 = time.monotonic()
+        trips = await load.closed_loop(clients, CPU_SECONDS)
+        elapsed = time.monotonic() - t0
+        used = cpu_seconds(target.pids) - before
+        result["msgs_per_s"] = 2 * trips / elapsed
+        result["cpu_per_1000"] = used / (2 * trips / 1000) if target.pids else None
+        samples = await load.open_loop(clients, RATE_MSGS / 2, LATENCY_SECONDS)
+        result["p50"], result["p99"] = pct(samples, 50), pct(samples, 99)
+    if target.pids:
+        result["kb_per_session"] = await idle_memory(target, load, http, first_user + 10000)
+    return result
+
+
+async def idle_memory(target: Target, load: Load, http: aiohttp.ClientSession, first_user: int) -> float:
+    await asyncio.sleep(0.5)
+    before = rss_bytes(target.pids)
+    sockets: list[aiohttp.ClientWebSocketResponse] = []
+    try:
+        for i in range(IDLE_SESSIONS):
+            username = str(first_user + i)
+            sockets.append(await http.ws_connect(f"{target.url}?{load.query(username)}", protocols=("sip",)))
+        # Each session must really have its upstream leg: a keep-alive answered by Kamailio proves it.
+        await asyncio.gather(*(ws.send_str("\r\n\r\n") for ws in sockets))
+        await asyncio.gather(*(ws.receive() for ws in sockets))
+        await asyncio.sleep(1.0)
+        after = rss_bytes(target.pids)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return (after - before) / IDLE_SESSIONS / 1024
+
+
+@asynccontextmanager
+async def started(argv: list[str], port: int, name: str, env: dict[str, str] | None = None,
+                  cwd: Path = ROOT) -> AsyncIterator[subprocess.Popen]:
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        await wait_port(port, proc, name)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def main() -> None:
+    import uvloop
+
+    if not isinstance(asyncio.get_running_loop(), uvloop.Loop):
+        # python -m bench runs asyncio.run(main()); hop onto uvloop in a fresh thread-free run.
+        await asyncio.to_thread(uvloop.run, main())
+        return
+
+    import devstack.__main__ as devstack_main
+
+    env = devstack_main.up()
+    upstream = env.get("SIP_UPSTREAM", "ws://127.0.0.1:8088")
+    upstream_hostport = upstream.split("://", 1)[1].rstrip("/")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    ports = {name: free_port() for name in ("relay", "bare", "nginx")}
+    tmp = Path(tempfile.mkdtemp(prefix="relay-bench-"))
+    (tmp / "nginx.conf").write_text(NGINX_CONF.format(dir=tmp, port=ports["nginx"], upstream=upstream_hostport))
+    (tmp / "bare.py").write_text(BARE_RELAY)
+    service_env = {**os.environ, **env, "PORT": str(ports["relay"]), "HOST": "127.0.0.1"}
+    python = sys.executable
+    results = []
+    load = Load(env)
+    print(f"{CONCURRENCY} connections, REGISTER round trips with digest auth to {upstream}; "
+          f"latency at {RATE_MSGS} msgs/s; memory with {IDLE_SESSIONS} idle sessions", flush=True)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        results.append(await measure(Target("Kamailio direct", upstream, []), load, http, 300000))
+        async with started([python, "-m", "service", "serve"], ports["relay"], "relay", service_env) as proc:
+            results.append(await measure(Target("relay (/ws)", f"ws://127.0.0.1:{ports['relay']}/ws", [proc.pid]),
+                                         load, http, 320000))
+        async with started([python, str(tmp / "bare.py"), str(ports["bare"]), upstream], ports["bare"], "bare") as proc:
+            results.append(await measure(Target("bare aiohttp 1:1", f"ws://127.0.0.1:{ports['bare']}/ws", [proc.pid]),
+                                         load, http, 340000))
+        async with started([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e", str(tmp / "error.log"),
+                            "-g", "daemon off;"], ports["nginx"], "nginx") as proc:
+            results.append(await measure(Target("nginx 1.22", f"ws://127.0.0.1:{ports['nginx']}/ws",
+                                                process_tree(proc.pid)), load, http, 360000))
+    shutil.rmtree(tmp, ignore_errors=True)
+    print_table(results)
+
+
+def print_table(results: list[dict]) -> None:
+    direct = results[0]
+    by = {r["name"]: r for r in results}
+    print(f"{'path':<18} {'msgs/s':>8} {'CPU-s/1k msgs':>14} {'p50 ms':>7} {'p99 ms':>7} {'added p99':>10} {'KB/idle session':>16}")
+    for r in results:
+        cpu = f"{r['cpu_per_1000']:.4f}" if r.get("cpu_per_1000") is not None else "-"
+        mem = f"{r['kb_per_session']:.1f}" if "kb_per_session" in r else "-"
+        added = f"{r['p99'] - direct['p99']:+.2f}" if r is not direct else "-"
+        print(f"{r['name']:<18} {r['msgs_per_s']:>8.0f} {cpu:>14} {r['p50']:>7.2f} {r['p99']:>7.2f} {added:>10} {mem:>16}")
+    relay, bare, nginx = by["relay (/ws)"], by["bare aiohttp 1:1"], by["nginx 1.22"]
+    vs_bare = relay["cpu_per_1000"] / bare["cpu_per_1000"]
+    vs_nginx = relay["cpu_per_1000"] / nginx["cpu_per_1000"]
+    added = relay["p99"] - direct["p99"]
+    print(f"relay CPU vs bare {vs_bare:.2f}x (target <= 1.2) {'ok' if vs_bare <= 1.2 else 'MISSED'}; "
+          f"vs nginx {vs_nginx:.2f}x (target <= 2.5) {'ok' if vs_nginx <= 2.5 else 'MISSED'}; "
+          f"added p99 {added:.2f} ms (target <= 1) {'ok' if added <= 1 else 'MISSED'}; "
+          f"{relay['kb_per_session']:.1f} KB/session (target <= 30) {'ok' if relay['kb_per_session'] <= 30 else 'MISSED'}")
