@@ -248,6 +248,7 @@ export class Phone extends EventTarget {
     this.watchdog.succeeded();
     // SIP.js fires `registered` again on every refresh: only the first one after a loss changes anything.
     if (this.connection === "registered" || this.finished) return;
+    if (!this.everRegistered) performance.mark("webphone:registered"); // User Timing, for bench/webphone.py
     this.everRegistered = true;
     this.log.info("registered");
     this.setConnection("registered");
@@ -388,6 +389,7 @@ export class Phone extends EventTarget {
     const number = normalizeNumber(text);
     if (!number) throw new PhoneError("Enter a number or extension (digits, letters, * # + . _ ~ -).");
     let session;
+    performance.mark("webphone:dial");
     try {
       session = this.ua.invite(number, { sessionDescriptionHandlerOptions: { constraints: this.audioConstraints() } });
     } catch (error) {
@@ -472,6 +474,7 @@ export class Phone extends EventTarget {
   }
 
   onAccepted(session) {
+    performance.mark("webphone:connected");
     this.tones.stop();
     this.startedAt = Date.now();
     this.setCall("in-call");
