@@ -314,3 +314,15 @@ async def test_logs_never_show_the_auth_key(aiohttp_client, relay_settings, capl
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "GET /ws" in logged and "bad_auth_key" in logged  # the request, refusal and close were logged...
     assert query["auth_key"] not in logged and forged["auth_key"] not in logged  # ...without the keys
+
+
+async def test_a_second_from_header_closes_with_1008_and_is_not_forwarded(relay, relay_settings):
+    username = new_username()
+    query = session_query(relay_settings.auth_key_secret, username)
+    async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+        await ws.send_str(
+            f"REGISTER sip:omnisense.local SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bKdup\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:{username}@omnisense.local>;tag=a\r\nTo: <sip:{username}@omnisense.local>\r\n"
+            f"FROM: <sip:1002@omnisense.local>;tag=b\r\nCall-ID: dup-1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n")
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1008
