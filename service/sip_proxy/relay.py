@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -23,6 +22,7 @@ from ..appkeys import SETTINGS
 from ..config import Settings
 from ..errors import ApiError
 from . import sip
+from .deadlines import Deadlines
 from .session import Session, SessionError, parse_session
 from .stats import FROM_BROWSER, FROM_UPSTREAM, RelayStats
 
@@ -52,7 +52,7 @@ CLOSE_OK = aiohttp.WSCloseCode.OK
 class Relay:
     """One browser WebSocket and its upstream WebSocket, pumped both ways until either ends."""
 
-    __slots__ = ("browser", "upstream", "session", "stats", "_username", "_closing", "_expiry", "_pump")
+    __slots__ = ("browser", "upstream", "session", "stats", "_username", "_closing", "_pump")
 
     def __init__(self, browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse,
                  session: Session, stats: RelayStats) -> None:
@@ -62,20 +62,21 @@ class Relay:
         self.stats = stats
         self._username = session.username
         self._closing: asyncio.Task[None] | None = None
-        self._expiry: asyncio.TimerHandle | None = None
         self._pump: asyncio.Task[None] | None = None
 
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, self.session.expires_ts - time.time())
-        self._expiry = loop.call_later(delay, self.finish, CLOSE_EXPIRED, b"session expired")
-        self._pump = loop.create_task(self._from_upstream())
+    def expire(self) -> None:
+        """The session's expire_date has come: close both legs with 4001."""
+        self.finish(CLOSE_EXPIRED, b"session expired")
+
+    async def run(self, deadlines: Deadlines) -> None:
+        expiry = deadlines.add(self.session.expires_ts, self.expire)
+        self._pump = asyncio.get_running_loop().create_task(self._from_upstream())
         try:
             code, reason = await self._from_browser()
             await asyncio.shield(self.finish(code, reason))
             await self._pump
         finally:
-            self._expiry.cancel()
+            deadlines.cancel(expiry)
             if not self._pump.done():
                 self._pump.cancel()
             if not self.upstream.closed:
@@ -219,8 +220,11 @@ def check_request(request: web.Request, settings: Settings, stats: RelayStats) -
     if origin is not None and not origin_allowed(origin, settings.allowed_origins, request.host):
         stats.refusal("origin_not_allowed")
         raise ApiError(403, {"message": "this origin may not open webphone sessions", "reason": "origin_not_allowed"})
+    # A plain dict, dropped after the check: request.query would keep a MultiDict alive on the request (which
+    # lives as long as the WebSocket) for nothing.
+    query = dict(parse_qsl(request.query_string, keep_blank_values=True))
     try:
-        return parse_session(request.query, settings.auth_key_secret, datetime.now(timezone.utc))
+        return parse_session(query, settings.auth_key_secret, datetime.now(timezone.utc))
     except SessionError as exc:
         stats.refusal(exc.reason)
         log.info("refused %s from %s: %s", request.path, request.remote, exc.reason)

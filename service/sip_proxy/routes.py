@@ -17,11 +17,13 @@ from .relay import (
     CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_TIMEOUT, CLOSE_TRY_AGAIN, CONNECT_TIMEOUT, MAX_FRAME, Relay,
     check_request, enable_keepalive, log, open_upstream,
 )
+from .deadlines import Deadlines
 from .stats import RelayCollector, RelayStats
 
 UPSTREAM_HTTP = web.AppKey("sip_upstream_http", aiohttp.ClientSession)
 RELAYS = web.AppKey("sip_relays", set)  # set[Relay]: every open session, so shutdown can close them all
 STATS = web.AppKey("sip_relay_stats", RelayStats)
+DEADLINES = web.AppKey("sip_relay_deadlines", Deadlines)
 DEFAULT_TURN_PORT = 3478
 
 
@@ -58,7 +60,7 @@ async def ws(request: web.Request) -> web.StreamResponse:
     relays = app[RELAYS]
     relays.add(relay)
     try:
-        await relay.run()
+        await relay.run(app[DEADLINES])
     except Exception:
         # After the upgrade no HTTP answer is possible: close the socket with 1011 instead.
         log.exception("relay session of user %s failed", session.username)
@@ -73,7 +75,7 @@ async def turn_credentials(request: web.Request) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
     session = check_request(request, settings, app[STATS])
-    raw_port = request.query.get("turn_port", "")
+    raw_port = request.query.get("turn_port", "")  # a plain GET: the request ends right after
     port = int(raw_port) if raw_port.isascii() and raw_port.isdigit() and 0 < int(raw_port) < 65536 else DEFAULT_TURN_PORT
     try:
         body = turn.credentials(
@@ -106,6 +108,7 @@ async def upstream_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        app[DEADLINES].close()
         await app[UPSTREAM_HTTP].close()
 
 
@@ -131,6 +134,7 @@ async def upstream_ready(app: web.Application) -> str | None:
 def setup(app: web.Application) -> None:
     app[STATS] = stats = RelayStats()
     app[RELAYS] = relays = set()
+    app[DEADLINES] = Deadlines()
     app[METRICS_REGISTRY].register(RelayCollector(stats, lambda: len(relays)))
     app[READINESS_CHECKS]["sip_upstream"] = upstream_ready
     app.cleanup_ctx.append(upstream_context)
