@@ -31,7 +31,7 @@ from service.config import DatabaseConfig
 LEADS = 100_000
 BATCH = 500
 IN_FLIGHT = 2
-ROUNDS = 2
+ROUNDS = 3
 KEY = "bench-archive-key"
 
 LEADS_SQL = """

@@ -85,6 +85,9 @@ async def archive(request: web.Request) -> web.Response:
         status, body = await _archive(request, state, outcome)
         outcome.status = status
         return _answer(status, body)
+    except web.HTTPException as exc:  # e.g. 413 for a body over the app's client_max_size
+        outcome.status = exc.status
+        raise
     finally:
         elapsed = time.perf_counter() - started
         state.metrics.requests.labels(str(outcome.status)).inc()
