@@ -190,12 +190,22 @@ def identity_users(frame: bytes) -> tuple[list[str | None], list[str | None]]:
     froms: list[str | None] = []
     tos: list[str | None] = []
     for name, raw in _IDENTITY.findall(frame, 0, end):
-        try:
-            value = raw.strip(b" \t").decode("utf-8")
-        except UnicodeDecodeError:
-            raise SipParseError("header is not UTF-8") from None
-        (froms if name[:1] in b"fF" else tos).append(uri_user(value))
+        (froms if name[:1] in b"fF" else tos).append(_header_user(raw.strip(b" \t")))
     return froms, tos
+
+
+_PLAIN_USER = re.compile(rb"<sips?:([A-Za-z0-9._~!$&'()*+,;=-]+)@[^<>\"]*>")
+
+
+def _header_user(raw: bytes) -> str | None:
+    """`uri_user` of a raw From/To value, with a fast path for the usual `<sip:user@host>...` form."""
+    match = _PLAIN_USER.match(raw)
+    if match is not None:
+        return match.group(1).decode("ascii")
+    try:
+        return uri_user(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SipParseError("header is not UTF-8") from None
 
 
 def _uri_of(name_addr: str) -> str:

@@ -179,3 +179,21 @@ def test_fuzz_identity_users(data):
         sip.identity_users(data)
     except SipParseError:
         pass
+
+
+_PIECE = st.text(alphabet=st.sampled_from(list("<>\"@:;=%~!$&'()*+,ab1.- ")), max_size=8)
+
+
+@settings(max_examples=500)
+@given(st.sampled_from(["sip", "sips", "SIP", "tel"]), _PIECE, _PIECE, _PIECE)
+def test_the_fast_from_user_path_agrees_with_uri_user(scheme, user, host, tail):
+    value = f"<{scheme}:{user}@{host}>{tail}"
+    try:
+        slow = sip.uri_user(value)
+    except SipParseError:
+        slow = SipParseError
+    try:
+        fast = sip._header_user(value.encode())
+    except SipParseError:
+        fast = SipParseError
+    assert fast == slow
