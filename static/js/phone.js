@@ -27,6 +27,7 @@ const ICE_GATHERING_TIMEOUT_MS = 2000;
 const RELAY_GRACE_MS = 40;
 const TURN_CHECK_TIMEOUT_MS = 8000;
 const KEEPALIVE_S = 30;
+const HOLD_TIMEOUT_MS = 10000;
 const MAX_TIMEOUT = 2 ** 31 - 1;
 const DIALABLE = /^[A-Za-z0-9*#+._~-]{1,64}$/;
 const DTMF_TONES = /^[0-9A-Da-d*#,]{1,64}$/;
@@ -374,7 +375,8 @@ export class Phone extends EventTarget {
 
   audioConstraints() {
     const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
-    if (this.micId) audio.deviceId = this.micId;
+    // exact: with an ideal deviceId Chrome keeps using a microphone it already has open.
+    if (this.micId) audio.deviceId = { exact: this.micId };
     return { audio, video: false }; // SIP.js 0.15's default asks for video too
   }
 
@@ -578,18 +580,28 @@ export class Phone extends EventTarget {
     if (this.holdPending) throw new PhoneError("Hold is being changed: try again in a moment.");
     this.holdPending = on ? "hold" : "resume";
     this.log.info(on ? "putting the call on hold" : "resuming the call");
+    const session = this.session;
     try {
-      if (on) this.session.hold();
-      else this.session.unhold();
+      if (on) session.hold();
+      else session.unhold();
     } catch (error) {
       this.holdPending = false;
       throw new PhoneError(`Cannot ${on ? "hold" : "resume"} now: ${error.message}`);
     }
+    // A re-INVITE lost with the connection gets no answer and SIP.js never says so: give up after a while,
+    // so the agent can try again (SIP.js refuses a new re-INVITE while it thinks one is pending).
+    clearTimeout(this.holdTimer);
+    this.holdTimer = setTimeout(() => {
+      if (this.session !== session || !this.holdPending) return;
+      session.pendingReinvite = false;
+      this.holdSettled(false);
+    }, HOLD_TIMEOUT_MS);
     this.changed();
   }
 
   holdSettled(ok) {
     if (!this.holdPending) return; // a re-INVITE from the other side
+    clearTimeout(this.holdTimer);
     const wanted = this.holdPending === "hold";
     this.holdPending = false;
     if (ok) {

@@ -313,11 +313,22 @@ export class PhoneUI {
       speaker.replaceChildren(new Option("System default", ""), ...options("audiooutput", "Speaker"));
       mic.value = [...mic.options].some((o) => o.value === micValue) ? micValue : "";
       speaker.value = [...speaker.options].some((o) => o.value === speakerValue) ? speakerValue : "";
+      // Once devices are known: apply the saved choice, or fall back to the default if it went away.
+      if (devices.some((d) => d.deviceId) && mic.value !== this.phone.micId) {
+        this.phone.setMicrophone(mic.value).catch(() => {});
+      }
     };
+    // Ask for the microphone now, not when the first call rings: the agent sees a blocked microphone at
+    // once, and the device names (and the saved choice) are known from the start.
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+      for (const track of stream.getTracks()) track.stop();
+    } catch (error) {
+      this.notice("microphone", "error", `The microphone is not available (${error.name}): allow it for this site to make and take calls.`);
+    }
     await fill();
     navigator.mediaDevices?.addEventListener?.("devicechange", fill);
     this.phone.addEventListener("connected", fill); // labels appear once the microphone is allowed
-    if (mic.value) this.phone.setMicrophone(mic.value);
     if (speaker.value && canPickSpeaker) this.phone.setSpeaker(speaker.value).catch(() => {});
     mic.addEventListener("change", () => {
       prefs.set(PREFS.mic, mic.value);

@@ -78,6 +78,18 @@ async def test_two_agents_call_with_audio_through_turn_and_use_every_control(ser
     await until(lambda: a.phone("phone.dtmfSent"), lambda s: s == "12#9", "the tones sent by A")
     assert "Sent 12#9" in await a.text("#call-flags")
 
+    # Another microphone mid-call (same sender, new track) and another speaker for the call audio.
+    await a.page.click("details#settings summary")
+    await until(lambda: a.page.locator("#mic-select option").all_text_contents(),
+                lambda names: "Fake Audio Input 2" in names, "device names once the microphone is allowed")
+    await a.page.select_option("#mic-select", label="Fake Audio Input 2")
+    await until(lambda: a.phone("phone.senders()[0].track.label"), lambda label: label == "Fake Audio Input 2",
+                "the call using the chosen microphone")
+    await until(lambda: growth(b, "audioEnergy"), lambda e: e > 1e-4, "audio from the new microphone at B")
+    output = await a.page.select_option("#speaker-select", label="Fake Audio Output 1")
+    await until(lambda: a.page.evaluate("document.getElementById('remote-audio').sinkId"),
+                lambda sink: sink == output[0], "the call audio on the chosen speaker")
+
     await a.page.click("#hangup-button")
     await a.wait_state("registered")
     await b.wait_state("registered")
