@@ -64,3 +64,20 @@ async def test_the_example_host_page_dials_and_hears_the_events(service, open_ph
 
     # The phone posted only to the CRM's origin, and the page it sits in is that origin.
     assert await host.evaluate("location.origin") == crm_origin
+
+
+async def test_a_phone_window_opened_by_the_crm_talks_to_its_opener(service, browser) -> None:
+    crm_origin = f"http://localhost:{urlsplit(service.base).port}"
+    context = await browser.new_context()
+    host = await context.new_page()
+    async with context.expect_page() as popup_info:
+        await host.goto(f"{crm_origin}/static/crm-example.html#window=1&url={quote(service.url(), safe='')}")
+    popup = await popup_info.value
+    await popup.wait_for_function("() => document.body.dataset.phoneState === 'registered'")
+    assert popup.url.startswith(service.base) and "?" not in popup.url  # the query left the address bar
+    await until(lambda: events(host), lambda e: {"type": "registered"} in e, "registered, posted to the opener")
+
+    # A command the phone cannot do now comes back as an error event, to the opener only.
+    await host.click('[data-command="hangup"]')
+    received = await until(lambda: events(host), lambda e: e[-1]["type"] == "error", "the error event")
+    assert received[-1]["message"] == "There is no call to hang up."
