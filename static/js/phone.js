@@ -184,13 +184,20 @@ export class Phone extends EventTarget {
     const ttl = Number(body?.ttl);
     if (Number.isFinite(ttl) && ttl > 0) {
       // Fresh credentials well before these expire, for the calls still to come.
-      const delay = Math.min(MAX_TIMEOUT, Math.max(30, ttl * 0.8) * 1000);
-      this.turnRefresh = setTimeout(() => {
-        this.checkSession().catch((error) => {
-          if (!(error instanceof SessionRefused)) this.log.warn(`TURN refresh failed: ${error.message}`);
-        });
-      }, delay);
+      this.scheduleTurnRefresh(Math.max(30, ttl * 0.8) * 1000);
     }
+  }
+
+  scheduleTurnRefresh(delay) {
+    clearTimeout(this.turnRefresh);
+    this.turnRefresh = setTimeout(() => {
+      if (this.finished) return;
+      this.checkSession().catch((error) => {
+        if (error instanceof SessionRefused) return;
+        this.log.warn(`TURN refresh failed (${error.message}): trying again in a minute`);
+        this.scheduleTurnRefresh(60000);
+      });
+    }, Math.min(MAX_TIMEOUT, delay));
   }
 
   createUa() {
