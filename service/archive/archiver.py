@@ -92,8 +92,8 @@ async def archive_leads(pool: aiomysql.Pool, request: ArchiveRequest, *, attempt
                 await conn.rollback()
                 if attempt == attempts:
                     raise DatabaseBusy(
-                        f"the database stayed busy ({RETRYABLE[code]}) through {attempts} attempts;"
-                        " nothing was left half done and the request can be sent again"
+                        f"the database stayed busy ({RETRYABLE[code]}) through {attempts} attempts; no lead was"
+                        " deleted without a matching archive copy, and the request can be sent again"
                     ) from exc
                 await asyncio.sleep(random.uniform(0.02, 0.1) * attempt)
     raise AssertionError("unreachable")  # pragma: no cover

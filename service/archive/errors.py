@@ -54,7 +54,7 @@ class SchemaMismatch(ArchiveError):
 
 
 class DatabaseBusy(ArchiveError):
-    """Deadlocks or lock waits outlasted the retries; nothing was left half done."""
+    """Deadlocks or lock waits outlasted the retries; the request can be sent again."""
 
 
 class OfficeHoursUnknown(ArchiveError):

@@ -115,7 +115,8 @@ async def _archive(request: web.Request, state: ArchiveState, outcome: _Outcome)
         return exc.status, exc.body()
     except pymysql.err.MySQLError as exc:
         log.warning("archive database error: %r", exc)
-        message = f"database error: {_driver_message(exc)}; nothing was left half done"
+        message = (f"database error: {_driver_message(exc)}; no lead was deleted without a matching archive copy,"
+                   " and the request can be sent again")
         outcome.detail = "message=" + json.dumps(message, ensure_ascii=False)
         return 500, {"message": message, "lead_errors": 0, "lead_ids": []}
     metrics = state.metrics

@@ -108,8 +108,9 @@ def document() -> dict[str, Any]:
                             "message": "api cannot be executed during office hours time condition", "status": 403}),
                         "500": _response(
                             "The body is not JSON or not a JSON object (the message says where), the archive"
-                            " table does not match vicidial_list, or the database failed; nothing was left"
-                            " half done.", _ERROR_SCHEMA, {
+                            " table does not match vicidial_list (nothing changed), or the database failed"
+                            " (no lead was deleted without a matching archive copy; send the request again).",
+                            _ERROR_SCHEMA, {
                                 "message": "request body is not valid JSON: Expecting value at line 1, position 14",
                                 "lead_errors": 0, "lead_ids": [], "status": 500}),
                     },
