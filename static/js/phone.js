@@ -332,8 +332,10 @@ export class Phone extends EventTarget {
   }
 
   /** At expire_date: end the call, unregister, say so, and never reconnect. */
-  expire(message = "The session has expired. Ask for a new webphone link.") {
+  expire(message = null) {
     if (this.connection === "expired") return;
+    const at = new Date(this.expiresAt).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    message ??= `The session ended on ${at}. Ask for a new webphone link.`;
     this.log.warn("session expired");
     this.stopEverything("Session expired");
     this.message = message;

@@ -78,8 +78,12 @@ export class PhoneUI {
     phone.addEventListener("autoplay-blocked", () => this.autoplayBlocked());
     phone.addEventListener("incoming", () => this.focus("answer-button"));
     phone.addEventListener("connected", () => this.clearNotice("call"));
-    phone.addEventListener("expired", (e) => showProblem("expired", e.detail.message));
-    phone.addEventListener("error", (e) => showProblem("error", e.detail.message));
+    const finish = (kind, message) => {
+      for (const id of [...this.notices.keys()]) this.clearNotice(id); // the problem box says it all now
+      showProblem(kind, message);
+    };
+    phone.addEventListener("expired", (e) => finish("expired", e.detail.message));
+    phone.addEventListener("error", (e) => finish("error", e.detail.message));
     this.tones.addEventListener("change", () => {
       if (!this.tones.blocked) this.clearNotice("autoplay");
     });
