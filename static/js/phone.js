@@ -28,6 +28,7 @@ const RELAY_GRACE_MS = 40;
 const TURN_CHECK_TIMEOUT_MS = 8000;
 const KEEPALIVE_S = 30;
 const HOLD_TIMEOUT_MS = 10000;
+const EXPIRY_LEAD_MS = 2000;
 const MAX_TIMEOUT = 2 ** 31 - 1;
 const DIALABLE = /^[A-Za-z0-9*#+._~-]{1,64}$/;
 const DTMF_TONES = /^[0-9A-Da-d*#,]{1,64}$/;
@@ -60,6 +61,9 @@ export class Phone extends EventTarget {
       + `&server=${encodeURIComponent(params.server)}&turn_port=${params.turn_port}`;
     this.domain = parseServer(params.server).host;
     this.expiresAt = params.expiresAt;
+    // The relay closes the WebSocket at expire_date itself: wind down a moment earlier, so the BYE and the
+    // un-REGISTER still reach the other side.
+    this.windDownAt = params.expiresAt - EXPIRY_LEAD_MS;
 
     this.connection = "connecting"; // connecting | registered | reconnecting | expired | error
     this.call = "idle"; // idle | ringing | calling | in-call
@@ -91,7 +95,7 @@ export class Phone extends EventTarget {
     };
     this.watchdog = new Watchdog({
       attempt: () => this.connect(),
-      deadline: () => this.expiresAt,
+      deadline: () => this.windDownAt,
       log: (m) => this.log.info(m),
     });
     this.onOnline = () => {
@@ -306,7 +310,7 @@ export class Phone extends EventTarget {
   // ---- expiry ----------------------------------------------------------------------------------------------
 
   scheduleExpiry() {
-    const left = this.expiresAt - Date.now();
+    const left = this.windDownAt - Date.now();
     if (left <= 0) {
       this.expire();
       return;
@@ -317,7 +321,7 @@ export class Phone extends EventTarget {
 
   tick() {
     if (this.finished) return;
-    const left = this.expiresAt - Date.now();
+    const left = this.windDownAt - Date.now();
     if (left <= 0) {
       this.expire(); // a late timer (sleeping laptop) is caught here too
       return;
@@ -447,7 +451,16 @@ export class Phone extends EventTarget {
     this.dtmfSent = "";
     this.dtmfReceived = "";
     const mine = (fn) => (...args) => { if (this.session === session) fn(...args); };
-    session.on("SessionDescriptionHandler-created", (sdh) => this.tuneIce(sdh));
+    session.on("SessionDescriptionHandler-created", (sdh) => {
+      this.tuneIce(sdh);
+      // The far end vanished without a BYE (its network or its signalling died): ICE consent checks fail
+      // after about 30 s. Hang up rather than sit in a silent call.
+      sdh.on("iceConnectionFailed", mine(() => {
+        if (this.call !== "in-call") return;
+        this.notice("call", "warn", "The call's audio connection was lost.");
+        this.endCall("Media lost");
+      }));
+    });
     session.on("progress", mine((response) => {
       if (direction === "outgoing" && response?.statusCode >= 180 && this.call === "calling") this.tones.play("ringback");
     }));
