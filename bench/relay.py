@@ -41,7 +41,9 @@ CPU_SECONDS = 5.0
 RATE_MSGS = 2000
 LATENCY_SECONDS = 6.0
 IDLE_SESSIONS = 2000
+ROUNDS = 3
 TICKS = os.sysconf("SC_CLK_TCK")
+LOADGEN_CPU, RELAY_CPU = (0, 1) if (os.cpu_count() or 1) >= 2 else (None, None)
 
 BARE_RELAY = textwrap.dedent('''
     import asyncio, sys, uvloop, aiohttp
@@ -296,48 +298,57 @@ def pct(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered))) - 1))] * 1000
 
 
-async def measure(target: Target, load: Load, http: aiohttp.ClientSession, first_user: int) -> dict:
-    result: dict = {"name": target.name}
+async def cpu_round(target: Target, load: Load, http: aiohttp.ClientSession, first_user: int) -> tuple[float, float]:
+    """(relayed messages/s, relay CPU-seconds per 1,000 messages) over one closed-loop run."""
     async with load.clients(http, target.url, CONCURRENCY, first_user) as clients:
-        await load.closed_loop(clients, 1.0)  # warm up
+        await load.closed_loop(clients, 0.5)  # warm up
         before = cpu_seconds(target.pids)
         t0 = time.monotonic()
         trips = await load.closed_loop(clients, CPU_SECONDS)
         elapsed = time.monotonic() - t0
         used = cpu_seconds(target.pids) - before
-        result["msgs_per_s"] = 2 * trips / elapsed
-        result["cpu_per_1000"] = used / (2 * trips / 1000) if target.pids else None
-        samples = await load.open_loop(clients, RATE_MSGS / 2, LATENCY_SECONDS)
-        result["p50"], result["p99"] = pct(samples, 50), pct(samples, 99)
-    if target.pids:
-        result["kb_per_session"] = await idle_memory(target, load, http, first_user + 10000)
-    return result
+    return 2 * trips / elapsed, (used / (2 * trips / 1000) if target.pids else float("nan"))
+
+
+async def latency_round(target: Target, load: Load, http: aiohttp.ClientSession, first_user: int) -> list[float]:
+    async with load.clients(http, target.url, CONCURRENCY, first_user) as clients:
+        return await load.open_loop(clients, RATE_MSGS / 2, LATENCY_SECONDS)
 
 
 async def idle_memory(target: Target, load: Load, http: aiohttp.ClientSession, first_user: int) -> float:
+    """RSS growth per idle session (KB), measured on a process that has only served a few warm-up sessions."""
+
+    async def open_many(count: int, first: int) -> list[aiohttp.ClientWebSocketResponse]:
+        sockets = []
+        for i in range(count):
+            sockets.append(await http.ws_connect(f"{target.url}?{load.query(str(first + i))}", protocols=("sip",)))
+        # Each session must really have its upstream leg: a keep-alive answered by Kamailio proves it.
+        await asyncio.gather(*(ws.send_str("\r\n\r\n") for ws in sockets))
+        await asyncio.gather(*(ws.receive() for ws in sockets))
+        return sockets
+
+    warm = await open_many(50, first_user)
+    await asyncio.gather(*(ws.close() for ws in warm))
     await asyncio.sleep(0.5)
     before = rss_bytes(target.pids)
     sockets: list[aiohttp.ClientWebSocketResponse] = []
     try:
-        for i in range(IDLE_SESSIONS):
-            username = str(first_user + i)
-            sockets.append(await http.ws_connect(f"{target.url}?{load.query(username)}", protocols=("sip",)))
-        # Each session must really have its upstream leg: a keep-alive answered by Kamailio proves it.
-        await asyncio.gather(*(ws.send_str("\r\n\r\n") for ws in sockets))
-        await asyncio.gather(*(ws.receive() for ws in sockets))
+        sockets = await open_many(IDLE_SESSIONS, first_user + 100)
         await asyncio.sleep(1.0)
         after = rss_bytes(target.pids)
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    await asyncio.sleep(1.0)  # let Kamailio forget them before the next target
     return (after - before) / IDLE_SESSIONS / 1024
 
 
 @asynccontextmanager
 async def started(argv: list[str], port: int, name: str, env: dict[str, str] | None = None,
                   cwd: Path = ROOT) -> AsyncIterator[subprocess.Popen]:
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await wait_port(port, proc, name)
+        pin(process_tree(proc.pid), RELAY_CPU)
         yield proc
     finally:
         proc.terminate()
@@ -348,17 +359,46 @@ async def started(argv: list[str], port: int, name: str, env: dict[str, str] | N
             proc.wait()
 
 
+def pin(pids: list[int], cpu: int | None) -> None:
+    """Relays on one core, the load generator on the other, so they do not take turns on the same core."""
+    if cpu is None:
+        return
+    for pid in pids:
+        try:
+            os.sched_setaffinity(pid, {cpu})
+        except OSError:
+            pass
+
+
+async def retried(what: str, make, attempts: int = 3):
+    """Run one measurement again if Kamailio went away under it (other test runs may restart it)."""
+    for attempt in range(attempts):
+        try:
+            return await make()
+        except (RuntimeError, aiohttp.ClientError, OSError) as exc:
+            if attempt == attempts - 1:
+                raise
+            print(f"  ({what}: {exc}; waiting for Kamailio and measuring again)", flush=True)
+            await asyncio.sleep(3)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
 async def main() -> None:
     import uvloop
 
     if not isinstance(asyncio.get_running_loop(), uvloop.Loop):
-        # python -m bench runs asyncio.run(main()); hop onto uvloop in a fresh thread-free run.
+        # python -m bench runs asyncio.run(main()); measure from a uvloop loop of our own instead.
         await asyncio.to_thread(uvloop.run, main())
         return
 
     import devstack.__main__ as devstack_main
 
     env = devstack_main.up()
+    pin([os.getpid()], LOADGEN_CPU)
     upstream = env.get("SIP_UPSTREAM", "ws://127.0.0.1:8088")
     upstream_hostport = upstream.split("://", 1)[1].rstrip("/")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -368,35 +408,59 @@ async def main() -> None:
     (tmp / "bare.py").write_text(BARE_RELAY)
     service_env = {**os.environ, **env, "PORT": str(ports["relay"]), "HOST": "127.0.0.1"}
     python = sys.executable
-    results = []
     load = Load(env)
-    print(f"{CONCURRENCY} connections, REGISTER round trips with digest auth to {upstream}; "
-          f"latency at {RATE_MSGS} msgs/s; memory with {IDLE_SESSIONS} idle sessions", flush=True)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-        results.append(await measure(Target("Kamailio direct", upstream, []), load, http, 300000))
-        async with started([python, "-m", "service", "serve"], ports["relay"], "relay", service_env) as proc:
-            results.append(await measure(Target("relay (/ws)", f"ws://127.0.0.1:{ports['relay']}/ws", [proc.pid]),
-                                         load, http, 320000))
-        async with started([python, str(tmp / "bare.py"), str(ports["bare"]), upstream], ports["bare"], "bare") as proc:
-            results.append(await measure(Target("bare aiohttp 1:1", f"ws://127.0.0.1:{ports['bare']}/ws", [proc.pid]),
-                                         load, http, 340000))
-        async with started([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e", str(tmp / "error.log"),
-                            "-g", "daemon off;"], ports["nginx"], "nginx") as proc:
-            results.append(await measure(Target("nginx 1.22", f"ws://127.0.0.1:{ports['nginx']}/ws",
-                                                process_tree(proc.pid)), load, http, 360000))
-    shutil.rmtree(tmp, ignore_errors=True)
-    print_table(results)
+    print(f"{CONCURRENCY} connections, REGISTER round trips with digest auth to {upstream}; {ROUNDS} interleaved "
+          f"rounds (medians); latency at {RATE_MSGS} msgs/s; memory with {IDLE_SESSIONS} idle sessions; "
+          f"relays pinned to CPU {RELAY_CPU}, load generator to CPU {LOADGEN_CPU}", flush=True)
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http, \
+                started([python, "-m", "service", "serve"], ports["relay"], "relay", service_env) as relay, \
+                started([python, str(tmp / "bare.py"), str(ports["bare"]), upstream], ports["bare"], "bare") as bare, \
+                started([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e", str(tmp / "error.log"),
+                         "-g", "daemon off;"], ports["nginx"], "nginx") as ngx:
+            targets = [
+                Target("Kamailio direct", upstream, []),
+                Target("relay (/ws)", f"ws://127.0.0.1:{ports['relay']}/ws", [relay.pid]),
+                Target("bare aiohttp 1:1", f"ws://127.0.0.1:{ports['bare']}/ws", [bare.pid]),
+                Target("nginx 1.22", f"ws://127.0.0.1:{ports['nginx']}/ws", process_tree(ngx.pid)),
+            ]
+            results = {t.name: {"name": t.name, "rates": [], "cpus": [], "lat": []} for t in targets}
+            for i, t in enumerate(targets[1:]):
+                results[t.name]["kb_per_session"] = await retried(
+                    t.name, lambda: idle_memory(t, load, http, 500000 + 10000 * i))
+            for r in range(ROUNDS):
+                for i, t in enumerate(targets):
+                    rate, cpu = await retried(t.name, lambda: cpu_round(t, load, http, 300000 + 1000 * i))
+                    results[t.name]["rates"].append(rate)
+                    results[t.name]["cpus"].append(cpu)
+                for i, t in enumerate(targets):
+                    results[t.name]["lat"] += await retried(t.name, lambda: latency_round(t, load, http, 300000 + 1000 * i))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rows = []
+    for t in targets:
+        r = results[t.name]
+        rows.append({
+            "name": t.name, "msgs_per_s": median(r["rates"]),
+            "cpu_per_1000": median(r["cpus"]) if t.pids else None,
+            "cpu_all": r["cpus"] if t.pids else None,
+            "p50": pct(r["lat"], 50), "p99": pct(r["lat"], 99),
+            **({"kb_per_session": r["kb_per_session"]} if "kb_per_session" in r else {}),
+        })
+    print_table(rows)
 
 
 def print_table(results: list[dict]) -> None:
     direct = results[0]
     by = {r["name"]: r for r in results}
-    print(f"{'path':<18} {'msgs/s':>8} {'CPU-s/1k msgs':>14} {'p50 ms':>7} {'p99 ms':>7} {'added p99':>10} {'KB/idle session':>16}")
+    print(f"{'path':<18} {'msgs/s':>8} {'CPU-s/1k msgs':>14} {'p50 ms':>7} {'p99 ms':>7} {'added p99':>10} "
+          f"{'KB/idle session':>16}  CPU per round")
     for r in results:
         cpu = f"{r['cpu_per_1000']:.4f}" if r.get("cpu_per_1000") is not None else "-"
         mem = f"{r['kb_per_session']:.1f}" if "kb_per_session" in r else "-"
         added = f"{r['p99'] - direct['p99']:+.2f}" if r is not direct else "-"
-        print(f"{r['name']:<18} {r['msgs_per_s']:>8.0f} {cpu:>14} {r['p50']:>7.2f} {r['p99']:>7.2f} {added:>10} {mem:>16}")
+        rounds = " ".join(f"{c:.4f}" for c in r["cpu_all"]) if r.get("cpu_all") else ""
+        print(f"{r['name']:<18} {r['msgs_per_s']:>8.0f} {cpu:>14} {r['p50']:>7.2f} {r['p99']:>7.2f} {added:>10} {mem:>16}  {rounds}")
     relay, bare, nginx = by["relay (/ws)"], by["bare aiohttp 1:1"], by["nginx 1.22"]
     vs_bare = relay["cpu_per_1000"] / bare["cpu_per_1000"]
     vs_nginx = relay["cpu_per_1000"] / nginx["cpu_per_1000"]

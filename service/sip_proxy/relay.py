@@ -1,10 +1,19 @@
-"""The signalling relay's I/O edge: `/ws`, one upstream WebSocket per browser WebSocket.
+"""The signalling relay's pipe: one browser WebSocket and its own upstream WebSocket, frame by frame.
 
-Checks happen before the upgrade (a WebSocket handshake, the `sip` subprotocol, the Origin, the session's
-key and expiry) so a refused browser gets an HTTP status and a JSON reason. After that the relay is a pipe
-that looks only at each frame's start line (`sip.classify`), parses REGISTER and INVITE fully to check who
-they claim to be from, and never changes a byte: Kamailio routes replies and in-dialog requests back over the
-connection an agent registered on, so the mapping must stay 1:1 (docs/research: RFC 7118, Kamailio nathelper).
+aiohttp accepts the browser's handshake (after the checks in routes.py); the relay opens the upstream leg
+itself (handshake.py). From then on both sockets belong to two small asyncio protocols (`BrowserLeg`,
+`UpstreamLeg`) and every frame is handled in `data_received`, with no task switch per message: that is
+most of what a relay built on aiohttp's message API spends its CPU on.
+
+What the pipe does to SIP (RFC 7118 framing, one message per frame):
+- a browser's frames go to the PBX byte for byte (a browser masks its frames, as a client must), after a
+  start-line check (`sip.classify`) and, for REGISTER and INVITE, the identity check (`sip.identity_users`);
+  a REGISTER/INVITE claiming another user is answered with a SIP 403 and not forwarded;
+- the PBX's frames go to the browser byte for byte as text frames (binary ones are re-framed as text;
+  sip.js 0.15 reads binary frames as Latin-1);
+- pings are answered on each hop; CRLF keep-alives are data and pass through.
+Kamailio routes replies and in-dialog requests back over the connection an agent registered on, so the
+mapping is strictly 1:1 and nothing in the messages is changed.
 """
 
 from __future__ import annotations
@@ -12,157 +21,337 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from datetime import datetime, timezone
-from urllib.parse import parse_qsl, urlsplit
+import ssl
+from urllib.parse import urlsplit
 
-import aiohttp
-from aiohttp import WSMsgType, web
-
-from ..appkeys import SETTINGS
-from ..config import Settings
-from ..errors import ApiError
 from . import sip
 from .deadlines import Deadlines
-from .session import Session, SessionError, parse_session
+from .handshake import MAX_RESPONSE_HEAD, HandshakeError, check_response, new_key, request_bytes
+from .session import Session
 from .stats import FROM_BROWSER, FROM_UPSTREAM, RelayStats
+from .wsframe import (
+    OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, FrameError, FrameReader, close_payload, encode,
+    parse_close, unmask,
+)
 
 log = logging.getLogger("service.sip_proxy")
 
 MAX_FRAME = 64 * 1024
-# Kamailio's own SIP buffer is 65535 bytes; allow a little over MAX_FRAME from upstream so a full-size
-# message is never cut.
+# Kamailio's own SIP buffer is 65535 bytes; allow more from upstream so a full-size message is never cut.
 MAX_UPSTREAM_FRAME = 128 * 1024
 IDENTITY_METHODS = frozenset({b"REGISTER", b"INVITE"})
-# A vanished browser (no FIN: sleep, network gone) is noticed by TCP keep-alive probes after this many
-# idle seconds, then 3 probes 10 s apart. The kernel does it, so the hot path pays nothing per message,
-# unlike a WebSocket heartbeat, which re-arms a timer on every frame received.
+# A vanished browser (no FIN: sleep, network gone) is noticed by TCP keep-alive probes after this many idle
+# seconds, then 3 probes 10 s apart: the kernel does it, the hot path pays nothing per message.
 KEEPALIVE_IDLE = 30
-CLOSE_TIMEOUT = 3.0  # how long a close waits for the peer's close frame
+CLOSE_TIMEOUT = 3.0  # how long a closing leg waits for the peer's Close before the socket is dropped
 CONNECT_TIMEOUT = 5.0
 
+CLOSE_OK = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL = 1002
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN = 1013
 CLOSE_EXPIRED = 4001
-CLOSE_GOING_AWAY = aiohttp.WSCloseCode.GOING_AWAY  # 1001
-CLOSE_POLICY = aiohttp.WSCloseCode.POLICY_VIOLATION  # 1008
-CLOSE_TOO_BIG = aiohttp.WSCloseCode.MESSAGE_TOO_BIG  # 1009
-CLOSE_TRY_AGAIN = aiohttp.WSCloseCode.TRY_AGAIN_LATER  # 1013
-CLOSE_INTERNAL = aiohttp.WSCloseCode.INTERNAL_ERROR  # 1011
-CLOSE_OK = aiohttp.WSCloseCode.OK
+
+
+class _Leg(asyncio.Protocol):
+    """One socket of a relay: its frame reader, and flow control toward the other leg."""
+
+    transport: asyncio.Transport | None = None
+
+    def __init__(self, reader: FrameReader) -> None:
+        self.relay: Relay | None = None
+        self.reader = reader
+        self.close_sent = False
+        self.close_received = False
+        self.lost = False
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def close_transport(self) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.abort()
+
+    def other(self) -> "_Leg":
+        raise NotImplementedError
+
+    # The other leg's socket is full: stop reading this one until it drains (backpressure end to end).
+    def pause_writing(self) -> None:
+        if self.relay is not None:
+            _set_reading(self.other().transport, False)
+
+    def resume_writing(self) -> None:
+        if self.relay is not None:
+            _set_reading(self.other().transport, True)
+
+    def eof_received(self) -> bool:
+        return False  # half-closed makes no sense for a WebSocket: close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self.relay is not None:
+            self.relay.leg_lost(self)
+
+
+def _set_reading(transport: asyncio.Transport | None, on: bool) -> None:
+    if transport is None or transport.is_closing():
+        return
+    try:
+        transport.resume_reading() if on else transport.pause_reading()
+    except RuntimeError:
+        pass
+
+
+class BrowserLeg(_Leg):
+    def other(self) -> _Leg:
+        assert self.relay is not None
+        return self.relay.upstream
+
+    def data_received(self, data: bytes) -> None:
+        assert self.relay is not None
+        self.relay.from_browser(data)
+
+
+class UpstreamLeg(_Leg):
+    """The upstream socket; until the handshake completes it collects the HTTP response."""
+
+    def __init__(self, url: str, key: str, forwarded_for: str | None) -> None:
+        super().__init__(FrameReader(masked=False, max_size=MAX_UPSTREAM_FRAME))
+        self._request = request_bytes(url, key, "sip", forwarded_for)
+        self._key = key
+        self._head = b""
+        self.early = b""  # frames that arrive before the relay has started (sent on once it has)
+        self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def other(self) -> _Leg:
+        assert self.relay is not None
+        return self.relay.browser
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        transport.write(self._request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if self.handshake.done():
+            if self.relay is not None and self.relay.started:
+                self.relay.from_upstream(data)
+            else:
+                self.early += data
+            return
+        self._head += data
+        end = self._head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._head) > MAX_RESPONSE_HEAD:
+                self.handshake.set_exception(HandshakeError("response head too long"))
+            return
+        head, rest = self._head[:end], self._head[end + 4:]
+        self._head = b""
+        try:
+            check_response(head, self._key)
+        except HandshakeError as exc:
+            self.handshake.set_exception(exc)
+            return
+        self.handshake.set_result(None)
+        self.early = rest
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.handshake.done():
+            self.handshake.set_exception(HandshakeError("connection closed during the handshake"))
+        self.lost = True
+        if self.relay is not None and self.relay.started:
+            self.relay.leg_lost(self)
+
+
+async def connect_upstream(url: str, forwarded_for: str | None) -> UpstreamLeg | None:
+    """Open and upgrade the upstream leg; None (logged) when the PBX cannot be reached or refuses `sip`."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    context = ssl.create_default_context() if parts.scheme == "wss" else None
+    leg = UpstreamLeg(url, new_key(), forwarded_for)
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(
+            loop.create_connection(lambda: leg, parts.hostname, port, ssl=context), CONNECT_TIMEOUT)
+        await asyncio.wait_for(asyncio.shield(leg.handshake), CONNECT_TIMEOUT)
+    except (OSError, asyncio.TimeoutError, HandshakeError) as exc:
+        log.warning("upstream %s://%s:%s unusable: %s %s", parts.scheme, parts.hostname, port,
+                    exc.__class__.__name__, exc)
+        leg.abort()
+        return None
+    return leg
 
 
 class Relay:
-    """One browser WebSocket and its upstream WebSocket, pumped both ways until either ends."""
+    """One session: the browser leg, the upstream leg, the checks in between, and closing both together."""
 
-    __slots__ = ("browser", "upstream", "session", "stats", "_username", "_closing", "_pump")
-
-    def __init__(self, browser: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse,
-                 session: Session, stats: RelayStats) -> None:
-        self.browser = browser
-        self.upstream = upstream
+    def __init__(self, session: Session, stats: RelayStats, upstream: UpstreamLeg) -> None:
         self.session = session
         self.stats = stats
         self._username = session.username
-        self._closing: asyncio.Task[None] | None = None
-        self._pump: asyncio.Task[None] | None = None
+        self.browser = BrowserLeg(FrameReader(masked=True, max_size=MAX_FRAME))
+        self.browser.relay = self
+        self.upstream = upstream
+        upstream.relay = self
+        self.started = False
+        self.closing = False
+        self.close_code: int | None = None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._expiry: list | None = None
+        self._deadlines: Deadlines | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._fragments: list[bytes] | None = None  # a browser message arriving in several frames
+        self._fragments_opcode = OP_TEXT
+        self._upstream_fragments: list[bytes] | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------------------
+
+    def attach_browser(self, transport: asyncio.Transport) -> None:
+        """Take the browser's socket over from aiohttp, before aiohttp writes the 101: nothing can be missed."""
+        self.browser.transport = transport
+        transport.set_protocol(self.browser)
+
+    def start(self, deadlines: Deadlines) -> None:
+        """After the 101 went to the browser: relay what the PBX already sent, and watch the expiry."""
+        self.started = True
+        self._deadlines = deadlines
+        self._expiry = deadlines.add(self.session.expires_ts, self.expire)
+        early, self.upstream.early = self.upstream.early, b""
+        if early:
+            self.from_upstream(early)
+        if self.upstream.lost:
+            self.leg_lost(self.upstream)
 
     def expire(self) -> None:
-        """The session's expire_date has come: close both legs with 4001."""
+        """The session's expire_date has come: both legs close with 4001, whatever is happening."""
         self.finish(CLOSE_EXPIRED, b"session expired")
 
-    async def run(self, deadlines: Deadlines) -> None:
-        expiry = deadlines.add(self.session.expires_ts, self.expire)
-        self._pump = asyncio.get_running_loop().create_task(self._from_upstream())
-        try:
-            code, reason = await self._from_browser()
-            await asyncio.shield(self.finish(code, reason))
-            await self._pump
-        finally:
-            deadlines.cancel(expiry)
-            if not self._pump.done():
-                self._pump.cancel()
-            if not self.upstream.closed:
-                # Cancelled mid-way (server shutdown): the shielded close still runs to completion.
-                await asyncio.shield(self.upstream.close(code=CLOSE_GOING_AWAY))
-
-    def finish(self, code: int, reason: bytes) -> asyncio.Task[None]:
-        """Close both legs; the browser gets `code`. The first caller decides the code, later calls join it."""
-        if self._closing is None:
-            self._closing = asyncio.get_running_loop().create_task(self._close_both(code, reason))
-        return self._closing
-
-    async def _close_both(self, code: int, reason: bytes) -> None:
-        if not self.browser.closed:
+    def finish(self, code: int, reason: bytes = b"") -> None:
+        """Close both legs; the browser's gets `code`. The first call decides; later ones change nothing."""
+        if self.closing:
+            return
+        self.closing = True
+        self.close_code = code
+        if self._expiry is not None and self._deadlines is not None:
+            self._deadlines.cancel(self._expiry)
+        if not self.browser.lost:
             self.stats.close(code)
-        upstream_code = code if code == CLOSE_EXPIRED else CLOSE_OK
-        if code in (CLOSE_EXPIRED, CLOSE_POLICY, CLOSE_TOO_BIG):
+        if code in (CLOSE_EXPIRED, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_PROTOCOL, CLOSE_INTERNAL):
             log.info("closing session of user %s (customer %s): %d %s", self._username,
                      self.session.customer_id, code, reason.decode())
-        await asyncio.gather(
-            self.browser.close(code=code, message=reason),
-            self.upstream.close(code=upstream_code, message=reason if code == CLOSE_EXPIRED else b""),
-            return_exceptions=True,
-        )
+        upstream_code = CLOSE_EXPIRED if code == CLOSE_EXPIRED else CLOSE_OK
+        for leg, leg_code, mask in ((self.browser, code, False), (self.upstream, upstream_code, True)):
+            if leg.lost:
+                continue
+            if not leg.close_sent:
+                leg.write(encode(OP_CLOSE, close_payload(leg_code, reason if leg_code != CLOSE_OK else b""), mask=mask))
+                leg.close_sent = True
+            if leg.close_received:
+                leg.close_transport()
+        self._close_timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self.abort)
+        self._check_done()
 
-    async def _from_browser(self) -> tuple[int, bytes]:
-        """Browser to upstream. Returns the close code and reason for the browser's leg."""
-        browser, upstream, stats = self.browser, self.upstream, self.stats
-        while True:
-            msg = await browser.receive()
-            kind = msg.type
-            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-                data: bytes = msg.data
-                try:
-                    what, token = sip.classify(data)
-                    if what == "request":
-                        stats.request(FROM_BROWSER, token)
-                        if token in IDENTITY_METHODS:
-                            refusal = self._identity_refusal(token, data)
-                            if refusal is not None:
-                                await browser.send_frame(refusal, WSMsgType.TEXT)
-                                continue
-                    elif what == "response":
-                        stats.response(FROM_BROWSER, token)
-                except sip.SipParseError:
-                    stats.refusal("not_sip")
-                    return CLOSE_POLICY, b"not a SIP message"
-                try:
-                    await upstream.send_frame(data, kind)
-                except (aiohttp.ClientConnectionResetError, ConnectionError):
-                    return CLOSE_TRY_AGAIN, b"upstream unavailable"
-            elif kind is WSMsgType.ERROR:
-                if browser.close_code == CLOSE_TOO_BIG:
-                    stats.refusal("too_big")
-                    stats.close(CLOSE_TOO_BIG)
-                    return CLOSE_TOO_BIG, b"message too big"
-                return CLOSE_OK, b""
-            else:  # CLOSE, CLOSING, CLOSED: the browser went, or finish() is closing it
-                return CLOSE_OK, b""
+    def abort(self) -> None:
+        """Drop both sockets now (close timeout, or the handler being cancelled)."""
+        if not self.closing:
+            self.finish(CLOSE_GOING_AWAY, b"")
+        self.browser.abort()
+        self.upstream.abort()
 
-    async def _from_upstream(self) -> None:
-        """Upstream to browser, always as text frames (sip.js 0.15 decodes binary frames as Latin-1)."""
-        browser, upstream, stats = self.browser, self.upstream, self.stats
-        while True:
-            msg = await upstream.receive()
-            kind = msg.type
-            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-                data: bytes = msg.data
-                # The PBX is trusted: its start lines are only read for counting, never validated.
-                if data.startswith(b"SIP/2.0 "):
-                    stats.response(FROM_UPSTREAM, data[8:11])
-                elif data[:1].isalpha():
-                    stats.request(FROM_UPSTREAM, data[: data.find(b" ", 0, 33)])
-                if kind is WSMsgType.BINARY and not _is_utf8(data):
-                    kind = WSMsgType.BINARY
-                else:
-                    kind = WSMsgType.TEXT
-                try:
-                    await browser.send_frame(data, kind)
-                except ConnectionError:
-                    self.finish(CLOSE_OK, b"")
-                    return
+    def leg_lost(self, leg: _Leg) -> None:
+        if not self.closing:
+            if leg is self.browser:
+                self.finish(CLOSE_OK)  # the browser went away: close the PBX's leg politely
             else:
-                # The upstream closed or failed. If we are closing it ourselves this changes nothing.
                 self.finish(CLOSE_TRY_AGAIN, b"upstream unavailable")
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self.browser.lost and self.upstream.lost and not self.done.done():
+            if self._close_timer is not None:
+                self._close_timer.cancel()
+            self.done.set_result(None)
+
+    def _closed_by_peer(self, leg: _Leg, code: int) -> None:
+        leg.close_received = True
+        if self.closing:
+            leg.close_transport()
+        elif leg is self.browser:
+            # Echo the browser's own code (RFC 6455 5.5.1); 1005/1006 cannot be sent, so 1000 instead.
+            self.finish(code if 1000 <= code < 5000 and code not in (1005, 1006, 1015) else CLOSE_OK)
+        else:
+            self.finish(CLOSE_TRY_AGAIN, b"upstream unavailable")
+
+    # -- browser to upstream ---------------------------------------------------------------------------------
+
+    def from_browser(self, data: bytes) -> None:
+        if self.closing:  # only the browser's Close matters now
+            for first, payload, key, _raw in self._safe_feed(self.browser, data) or ():
+                if first & 0x0F == OP_CLOSE:
+                    self._closed_by_peer(self.browser, parse_close(unmask(payload, key)))
+            return
+        frames = self._safe_feed(self.browser, data)
+        if frames is None:
+            return
+        for first, payload, key, raw in frames:
+            opcode = first & 0x0F
+            if opcode == OP_TEXT or opcode == OP_BINARY:
+                if first & 0x80:
+                    self._browser_message(unmask(payload, key), raw, opcode)
+                else:
+                    self._fragments, self._fragments_opcode = [unmask(payload, key)], opcode
+            elif opcode == OP_CONTINUATION:
+                self._browser_fragment(first, unmask(payload, key))
+            elif opcode == OP_PING:
+                self.browser.write(encode(OP_PONG, unmask(payload, key), mask=False))
+            elif opcode == OP_CLOSE:
+                self._closed_by_peer(self.browser, parse_close(unmask(payload, key)))
+            if self.closing:
                 return
+
+    def _browser_fragment(self, first: int, part: bytes) -> None:
+        if self._fragments is None:
+            self.finish(CLOSE_PROTOCOL, b"continuation without a first frame")
+            return
+        self._fragments.append(part)
+        if sum(map(len, self._fragments)) > MAX_FRAME:
+            self.stats.refusal("too_big")
+            self.finish(CLOSE_TOO_BIG, b"message too big")
+            return
+        if first & 0x80:
+            message, self._fragments = b"".join(self._fragments), None
+            self._browser_message(message, None, self._fragments_opcode)
+
+    def _browser_message(self, message: bytes, raw: bytes | None, opcode: int) -> None:
+        stats = self.stats
+        try:
+            what, token = sip.classify(message)
+            if what == "request":
+                stats.request(FROM_BROWSER, token)
+                if token in IDENTITY_METHODS:
+                    refusal = self._identity_refusal(token, message)
+                    if refusal is not None:
+                        self.browser.write(encode(OP_TEXT, refusal, mask=False))
+                        return
+            elif what == "response":
+                stats.response(FROM_BROWSER, token)
+        except sip.SipParseError:
+            stats.refusal("not_sip")
+            self.finish(CLOSE_POLICY, b"not a SIP message")
+            return
+        # The browser's own frame, still masked with its key, is a valid client frame for the PBX.
+        self.upstream.write(raw if raw is not None else encode(opcode, message, mask=True))
 
     def _identity_refusal(self, method: bytes, data: bytes) -> bytes | None:
         """A SIP 403 if this REGISTER/INVITE claims another user than the session's, else None.
@@ -181,6 +370,65 @@ class Relay:
                     self._username, self.session.customer_id)
         return sip.forbidden_response(sip.parse(data)).encode()
 
+    # -- upstream to browser ---------------------------------------------------------------------------------
+
+    def from_upstream(self, data: bytes) -> None:
+        frames = self._safe_feed(self.upstream, data)
+        if frames is None:
+            return
+        stats = self.stats
+        for first, payload, _key, raw in frames:
+            opcode = first & 0x0F
+            if self.closing and opcode != OP_CLOSE:
+                continue
+            if opcode == OP_TEXT and first & 0x80:
+                # The PBX is trusted: its start lines are read only to count them.
+                if payload.startswith(b"SIP/2.0 "):
+                    stats.response(FROM_UPSTREAM, payload[8:11])
+                elif payload[:1].isalpha():
+                    stats.request(FROM_UPSTREAM, payload[: payload.find(b" ", 0, 33)])
+                self.browser.write(raw)  # an unmasked server frame: valid for the browser as it is
+            elif opcode == OP_BINARY or opcode == OP_TEXT or opcode == OP_CONTINUATION:
+                self._upstream_other(first, opcode, payload)
+            elif opcode == OP_PING:
+                self.upstream.write(encode(OP_PONG, payload, mask=True))
+            elif opcode == OP_CLOSE:
+                self._closed_by_peer(self.upstream, parse_close(payload))
+
+    def _upstream_other(self, first: int, opcode: int, payload: bytes) -> None:
+        """Binary or fragmented messages from the PBX: reassembled and sent to the browser as one text frame."""
+        if opcode != OP_CONTINUATION:
+            self._upstream_fragments = []
+        if self._upstream_fragments is None:
+            self.finish(CLOSE_TRY_AGAIN, b"upstream protocol error")
+            return
+        self._upstream_fragments.append(payload)
+        if not first & 0x80:
+            return
+        message, self._upstream_fragments = b"".join(self._upstream_fragments), None
+        try:
+            message.decode("utf-8")
+            kind = OP_TEXT
+        except UnicodeDecodeError:
+            kind = OP_BINARY
+        self.browser.write(encode(kind, message, mask=False))
+
+    def _safe_feed(self, leg: _Leg, data: bytes) -> list | None:
+        """Frames from `data`; on a framing error, close (the browser's leg gets 1002 or 1009) and None."""
+        try:
+            return leg.reader.feed(data)
+        except FrameError as exc:
+            if leg is self.upstream:
+                log.warning("upstream framing error: %s", exc.reason)
+                self.finish(CLOSE_TRY_AGAIN, b"upstream protocol error")
+                leg.abort()
+            else:
+                if not self.closing:
+                    self.stats.refusal("too_big" if exc.code == CLOSE_TOO_BIG else "bad_frame")
+                self.finish(exc.code, exc.reason.encode())
+                leg.close_transport()  # after the Close frame is flushed: the rest of the stream is unreadable
+            return None
+
 
 def enable_keepalive(transport: asyncio.BaseTransport | None) -> None:
     sock = transport.get_extra_info("socket") if transport is not None else None
@@ -193,62 +441,3 @@ def enable_keepalive(transport: asyncio.BaseTransport | None) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
     except (OSError, AttributeError):  # not Linux, or not a TCP socket: the PBX's pings still run
         pass
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def origin_allowed(origin: str, allowed: tuple[str, ...], request_host: str) -> bool:
-    """The service's own origin (same host) is always allowed; others only when listed in ALLOWED_ORIGINS."""
-    origin = origin.strip().rstrip("/").lower()
-    if origin in allowed:
-        return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == request_host.lower()
-
-
-def check_request(request: web.Request, settings: Settings, stats: RelayStats) -> Session:
-    """The checks shared by /ws and /webphone/turn-credentials: Origin, then the session. Raises ApiError."""
-    origin = request.headers.get("Origin")
-    # Browsers always send Origin on WebSocket handshakes; its absence means a non-browser client, which
-    # cross-site WebSocket hijacking cannot involve. Those still need a valid auth_key.
-    if origin is not None and not origin_allowed(origin, settings.allowed_origins, request.host):
-        stats.refusal("origin_not_allowed")
-        raise ApiError(403, {"message": "this origin may not open webphone sessions", "reason": "origin_not_allowed"})
-    # A plain dict, dropped after the check: request.query would keep a MultiDict alive on the request (which
-    # lives as long as the WebSocket) for nothing.
-    query = dict(parse_qsl(request.query_string, keep_blank_values=True))
-    try:
-        return parse_session(query, settings.auth_key_secret, datetime.now(timezone.utc))
-    except SessionError as exc:
-        stats.refusal(exc.reason)
-        log.info("refused %s from %s: %s", request.path, request.remote, exc.reason)
-        raise ApiError(exc.status, exc.body()) from None
-
-
-async def open_upstream(http: aiohttp.ClientSession, url: str, remote: str | None) -> aiohttp.ClientWebSocketResponse | None:
-    """The upstream leg, or None when the PBX cannot be reached or will not speak `sip`."""
-    try:
-        upstream = await http.ws_connect(
-            url,
-            protocols=("sip",),
-            compress=0,
-            autoping=True,
-            max_msg_size=MAX_UPSTREAM_FRAME,
-            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_TIMEOUT),
-            decode_text=False,
-            headers={"X-Forwarded-For": remote} if remote else None,
-        )
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        log.warning("upstream %s unreachable: %s", url, exc.__class__.__name__)
-        return None
-    if upstream.protocol != "sip":
-        await upstream.close()
-        log.warning("upstream %s did not accept the sip subprotocol", url)
-        return None
-    return upstream

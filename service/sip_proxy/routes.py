@@ -7,20 +7,18 @@ import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
 
 from ..appkeys import METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
 from ..errors import ApiError, json_response
 from . import turn
-from .relay import (
-    CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_TIMEOUT, CLOSE_TRY_AGAIN, CONNECT_TIMEOUT, MAX_FRAME, Relay,
-    check_request, enable_keepalive, log, open_upstream,
-)
+from .access import check_request
 from .deadlines import Deadlines
+from .relay import (
+    CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN, MAX_FRAME, Relay, connect_upstream, enable_keepalive, log,
+)
 from .stats import RelayCollector, RelayStats
 
-UPSTREAM_HTTP = web.AppKey("sip_upstream_http", aiohttp.ClientSession)
 RELAYS = web.AppKey("sip_relays", set)  # set[Relay]: every open session, so shutdown can close them all
 STATS = web.AppKey("sip_relay_stats", RelayStats)
 DEADLINES = web.AppKey("sip_relay_deadlines", Deadlines)
@@ -31,13 +29,9 @@ async def ws(request: web.Request) -> web.StreamResponse:
     """GET /ws: the SIP-over-WebSocket relay (SPEC section 5)."""
     app = request.app
     stats = app[STATS]
-    browser = web.WebSocketResponse(
-        protocols=("sip",),
-        compress=False,  # browsers offer permessage-deflate; it costs ~20 KB per session and SIP is small
-        max_msg_size=MAX_FRAME,
-        timeout=CLOSE_TIMEOUT,
-        decode_text=False,  # relay the bytes as they came: no UTF-8 decode and re-encode per message
-    )
+    # aiohttp checks and answers the handshake; compression is never negotiated (browsers offer
+    # permessage-deflate: it costs ~20 KB per session and SIP is small).
+    browser = web.WebSocketResponse(protocols=("sip",), compress=False, max_msg_size=MAX_FRAME)
     ready = browser.can_prepare(request)
     if not ready.ok:
         stats.refusal("not_websocket")
@@ -48,25 +42,35 @@ async def ws(request: web.Request) -> web.StreamResponse:
                              "reason": "no_sip_subprotocol"})
     session = check_request(request, app[SETTINGS], stats)
 
-    upstream = await open_upstream(app[UPSTREAM_HTTP], app[SETTINGS].sip_upstream, request.remote)
-    await browser.prepare(request)
-    enable_keepalive(request.transport)
+    upstream = await connect_upstream(app[SETTINGS].sip_upstream, request.remote)
     if upstream is None:
+        await browser.prepare(request)
         stats.close(CLOSE_TRY_AGAIN)
         await browser.close(code=CLOSE_TRY_AGAIN, message=b"upstream unavailable")
         return browser
-    relay = Relay(browser, upstream, session, stats)
-    stats.sessions_total += 1
+
+    transport = request.transport
+    aiohttp_protocol = request.protocol
+    relay = Relay(session, stats, upstream)
+    assert transport is not None
+    relay.attach_browser(transport)  # type: ignore[arg-type]
     relays = app[RELAYS]
     relays.add(relay)
+    stats.sessions_total += 1
     try:
-        await relay.run(app[DEADLINES])
-    except Exception:
-        # After the upgrade no HTTP answer is possible: close the socket with 1011 instead.
-        log.exception("relay session of user %s failed", session.username)
-        await asyncio.shield(relay.finish(CLOSE_INTERNAL, b"internal error"))
+        await browser.prepare(request)  # the 101, written by aiohttp on the socket the relay now reads
+        enable_keepalive(transport)
+        relay.start(app[DEADLINES])
+        await asyncio.shield(relay.done)
+    except BaseException:
+        relay.abort()  # cancelled (shutdown) or failed: drop both sockets now
+        raise
     finally:
         relays.discard(relay)
+        # aiohttp never saw its socket close (the relay's protocol did): tell it, so it forgets the connection.
+        aiohttp_protocol.connection_lost(None)
+    # Only aiohttp's bookkeeping: the socket is closed already, so no frame is written.
+    await browser.close()
     return browser
 
 
@@ -98,25 +102,22 @@ async def turn_credentials(request: web.Request) -> web.Response:
     return json_response(200, body, headers)
 
 
-async def upstream_context(app: web.Application) -> AsyncIterator[None]:
-    """One client session for every upstream leg; limit=0 because each browser holds its own connection."""
-    app[UPSTREAM_HTTP] = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=False),
-        timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT, sock_connect=CONNECT_TIMEOUT),
-        skip_auto_headers=("User-Agent",),
-    )
+async def relay_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
         app[DEADLINES].close()
-        await app[UPSTREAM_HTTP].close()
+        for relay in list(app[RELAYS]):
+            relay.abort()
 
 
 async def close_sessions(app: web.Application) -> None:
     """On shutdown, before handlers are cancelled: close every session with 1001 (going away)."""
     relays = list(app[RELAYS])
-    await asyncio.gather(*(relay.finish(CLOSE_GOING_AWAY, b"server shutting down") for relay in relays),
-                         return_exceptions=True)
+    for relay in relays:
+        relay.finish(CLOSE_GOING_AWAY, b"server shutting down")
+    if relays:
+        await asyncio.wait([relay.done for relay in relays], timeout=5)
 
 
 async def upstream_ready(app: web.Application) -> str | None:
@@ -137,7 +138,7 @@ def setup(app: web.Application) -> None:
     app[DEADLINES] = Deadlines()
     app[METRICS_REGISTRY].register(RelayCollector(stats, lambda: len(relays)))
     app[READINESS_CHECKS]["sip_upstream"] = upstream_ready
-    app.cleanup_ctx.append(upstream_context)
+    app.cleanup_ctx.append(relay_context)
     app.on_shutdown.append(close_sessions)
     app.router.add_get("/ws", ws)
     app.router.add_get("/webphone/turn-credentials", turn_credentials)

@@ -58,3 +58,42 @@ def upgrade_headers(protocol: str | None = "sip", origin: str | None = None) -> 
 
 async def direct_to_kamailio(stack_env: dict[str, str], session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
     return await session.ws_connect(stack_env.get("SIP_UPSTREAM", "ws://127.0.0.1:8088"), protocols=("sip",))
+
+
+class RawWebSocket:
+    """A hand-made client WebSocket over asyncio streams, to send what aiohttp's client never would
+    (fragments, unmasked frames) and to read frames exactly as the relay wrote them."""
+
+    def __init__(self, reader, writer) -> None:
+        self.reader, self.writer = reader, writer
+        from service.sip_proxy.wsframe import FrameReader
+
+        self.frames = FrameReader(masked=False, max_size=1 << 20)
+        self.pending: list = []
+
+    @classmethod
+    async def connect(cls, host: str, port: int, path: str) -> "RawWebSocket":
+        import asyncio
+
+        from service.sip_proxy import handshake
+
+        reader, writer = await asyncio.open_connection(host, port)
+        key = handshake.new_key()
+        writer.write(handshake.request_bytes(f"ws://{host}:{port}{path}", key))
+        head = await reader.readuntil(b"\r\n\r\n")
+        handshake.check_response(head[:-4], key)
+        return cls(reader, writer)
+
+    def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def next_frame(self):
+        while not self.pending:
+            data = await self.reader.read(65536)
+            if not data:
+                raise ConnectionError("closed")
+            self.pending += self.frames.feed(data)
+        return self.pending.pop(0)
+
+    def close(self) -> None:
+        self.writer.close()

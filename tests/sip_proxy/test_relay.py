@@ -12,11 +12,11 @@ from aiohttp.test_utils import TestServer
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from devstack import kamailio
-from service.sip_proxy import agents, sip
+from service.sip_proxy import agents, sip, wsframe
 from service.sip_proxy.routes import RELAYS, close_sessions
 from service.sip_proxy.ua import Agent, SipError, digest_authorization
 
-from .helpers import in_, kamailio_lookup, new_username, session_query, upgrade_headers
+from .helpers import RawWebSocket, in_, kamailio_lookup, new_username, session_query, upgrade_headers
 
 pytestmark = pytest.mark.stack
 
@@ -248,8 +248,11 @@ async def test_the_session_closes_with_4001_at_its_expire_date(connect, relay):
     await asyncio.wait_for(agent.closed.wait(), 10)
     assert agent.ws.close_code == 4001
     # Both legs are gone: the relay forgot the session and Kamailio dropped the binding (handle_lost_tcp).
+    for _ in range(50):
+        if not relay.app[RELAYS] and not kamailio_lookup(agent.username):
+            break
+        await asyncio.sleep(0.1)
     assert not relay.app[RELAYS]
-    await asyncio.sleep(0.3)
     assert not kamailio_lookup(agent.username)
 
 
@@ -326,3 +329,54 @@ async def test_a_second_from_header_closes_with_1008_and_is_not_forwarded(relay,
             f"FROM: <sip:1002@omnisense.local>;tag=b\r\nCall-ID: dup-1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n")
         msg = await asyncio.wait_for(ws.receive(), 5)
         assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1008
+
+
+# -- framing corner cases, with a hand-made client --------------------------------------------------------
+
+def _register(username: str) -> bytes:
+    return (f"REGISTER sip:omnisense.local SIP/2.0\r\nVia: SIP/2.0/WS raw.invalid;branch=z9hG4bKraw{username}\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:{username}@omnisense.local>;tag=r\r\nTo: <sip:{username}@omnisense.local>\r\n"
+            f"Call-ID: raw-{username}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{username}@raw.invalid;transport=ws>\r\n"
+            f"Content-Length: 0\r\n\r\n").encode()
+
+
+async def _raw(relay, relay_settings, username: str) -> RawWebSocket:
+    query = session_query(relay_settings.auth_key_secret, username)
+    return await RawWebSocket.connect(relay.server.host, relay.server.port, f"/ws?{urlencode(query)}")
+
+
+async def test_a_fragmented_register_is_reassembled_and_answered(relay, relay_settings):
+    username = new_username()
+    raw = await _raw(relay, relay_settings, username)
+    message = _register(username)
+    try:
+        raw.send_raw(wsframe.encode(wsframe.OP_TEXT, message[:40], mask=True, fin=False))
+        raw.send_raw(wsframe.encode(wsframe.OP_PING, b"are you there", mask=True))  # between fragments: allowed
+        raw.send_raw(wsframe.encode(wsframe.OP_CONTINUATION, message[40:], mask=True))
+        frames = [await asyncio.wait_for(raw.next_frame(), 5) for _ in range(2)]
+        pong, answer = sorted(frames, key=lambda f: f[0] & 0x0F != wsframe.OP_PONG)
+        assert pong[0] & 0x0F == wsframe.OP_PONG and pong[1] == b"are you there"
+        assert answer[0] == 0x81 and answer[1].startswith(b"SIP/2.0 401")  # Kamailio's digest challenge, as text
+    finally:
+        raw.close()
+
+
+async def test_a_binary_register_gets_a_text_answer(relay, relay_settings):
+    username = new_username()
+    raw = await _raw(relay, relay_settings, username)
+    try:
+        raw.send_raw(wsframe.encode(wsframe.OP_BINARY, _register(username), mask=True))
+        first, payload, _, _ = await asyncio.wait_for(raw.next_frame(), 5)
+        assert first & 0x0F == wsframe.OP_TEXT and payload.startswith(b"SIP/2.0 401")
+    finally:
+        raw.close()
+
+
+async def test_an_unmasked_frame_from_a_browser_closes_with_1002(relay, relay_settings):
+    raw = await _raw(relay, relay_settings, new_username())
+    try:
+        raw.send_raw(wsframe.encode(wsframe.OP_TEXT, b"OPTIONS sip:x SIP/2.0\r\n\r\n", mask=False))
+        first, payload, _, _ = await asyncio.wait_for(raw.next_frame(), 5)
+        assert first & 0x0F == wsframe.OP_CLOSE and wsframe.parse_close(payload) == 1002
+    finally:
+        raw.close()

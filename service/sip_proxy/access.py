@@ -1,0 +1,44 @@
+"""Who may open a session: the Origin check and the session query, shared by `/ws` and TURN credentials."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from urllib.parse import parse_qsl, urlsplit
+
+from aiohttp import web
+
+from ..config import Settings
+from ..errors import ApiError
+from .session import Session, SessionError, parse_session
+from .stats import RelayStats
+
+log = logging.getLogger("service.sip_proxy")
+
+
+def origin_allowed(origin: str, allowed: tuple[str, ...], request_host: str) -> bool:
+    """The service's own origin (same host) is always allowed; others only when listed in ALLOWED_ORIGINS."""
+    origin = origin.strip().rstrip("/").lower()
+    if origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == request_host.lower()
+
+
+def check_request(request: web.Request, settings: Settings, stats: RelayStats) -> Session:
+    """Origin, then the session. Raises ApiError (403 for the origin; 401/403 from `parse_session`)."""
+    origin = request.headers.get("Origin")
+    # Browsers always send Origin on WebSocket handshakes; its absence means a non-browser client, which
+    # cross-site WebSocket hijacking cannot involve. Those still need a valid auth_key.
+    if origin is not None and not origin_allowed(origin, settings.allowed_origins, request.host):
+        stats.refusal("origin_not_allowed")
+        raise ApiError(403, {"message": "this origin may not open webphone sessions", "reason": "origin_not_allowed"})
+    # A plain dict, dropped after the check: request.query would keep a MultiDict alive on the request (which
+    # lives as long as the WebSocket) for nothing.
+    query = dict(parse_qsl(request.query_string, keep_blank_values=True))
+    try:
+        return parse_session(query, settings.auth_key_secret, datetime.now(timezone.utc))
+    except SessionError as exc:
+        stats.refusal(exc.reason)
+        log.info("refused %s from %s: %s", request.path, request.remote, exc.reason)
+        raise ApiError(exc.status, exc.body()) from None

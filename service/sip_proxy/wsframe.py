@@ -1,0 +1,131 @@
+"""WebSocket framing (RFC 6455 section 5), sans-I/O: what the relay's pipes need and nothing more.
+
+`FrameReader.feed` cuts a byte stream into frames without copying payloads it does not have to; `encode`
+builds a frame. The relay forwards a browser's frames to the PBX as they came (a browser's frames are
+masked, which is exactly what a client must send), so only inspection needs `unmask`.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+try:  # aiohttp's C helper (aiohttp is pinned): ten times faster than the pure-Python fallback below.
+    from aiohttp._websocket.helpers import websocket_mask as _mask_in_place
+except ImportError:  # pragma: no cover
+    _mask_in_place = None
+
+OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+DATA_OPCODES = (OP_TEXT, OP_BINARY)
+CONTROL_OPCODES = (OP_CLOSE, OP_PING, OP_PONG)
+
+PROTOCOL_ERROR = 1002
+MESSAGE_TOO_BIG = 1009
+
+_LEN16 = struct.Struct("!BBH")
+_LEN64 = struct.Struct("!BBQ")
+
+
+class FrameError(Exception):
+    """The peer broke the framing rules; `code` is the close code to answer with."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def unmask(payload: bytes, key: bytes | None) -> bytes:
+    if key is None or not payload:
+        return payload
+    if _mask_in_place is not None:
+        data = bytearray(payload)
+        _mask_in_place(key, data)
+        return bytes(data)
+    n = len(payload)
+    stream = (key * ((n >> 2) + 1))[:n]
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
+
+
+def encode(opcode: int, payload: bytes, *, mask: bool, fin: bool = True) -> bytes:
+    """One frame. Clients (mask=True) mask with a fresh random key, as RFC 6455 section 5.3 requires."""
+    first = (0x80 if fin else 0) | opcode
+    bit = 0x80 if mask else 0
+    n = len(payload)
+    if n < 126:
+        header = bytes((first, bit | n))
+    elif n < 65536:
+        header = _LEN16.pack(first, bit | 126, n)
+    else:
+        header = _LEN64.pack(first, bit | 127, n)
+    if not mask:
+        return header + payload
+    key = os.urandom(4)
+    return header + key + unmask(payload, key)
+
+
+def close_payload(code: int, reason: bytes = b"") -> bytes:
+    return code.to_bytes(2, "big") + reason[:123]
+
+
+def parse_close(payload: bytes) -> int:
+    """The code of a Close frame's (unmasked) payload; 1005 (no status) when it has none."""
+    return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+
+
+# A frame as the reader returns it: (first byte, payload as sent, masking key or None, the whole frame).
+# A plain tuple: the relay makes one per SIP message and reads each field once.
+Frame = tuple[int, bytes, "bytes | None", bytes]
+
+
+class FrameReader:
+    """Frames from a byte stream. `masked` is what the peer must do (browsers mask, servers do not)."""
+
+    __slots__ = ("masked", "max_size", "_buffer")
+
+    def __init__(self, *, masked: bool, max_size: int) -> None:
+        self.masked = masked
+        self.max_size = max_size
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[Frame]:
+        buffer = self._buffer + data if self._buffer else data
+        frames: list[Frame] = []
+        pos, end = 0, len(buffer)
+        while end - pos >= 2:
+            first, second = buffer[pos], buffer[pos + 1]
+            if first & 0x70:
+                raise FrameError(PROTOCOL_ERROR, "reserved bits set (no extension was negotiated)")
+            opcode = first & 0x0F
+            if bool(second & 0x80) != self.masked:
+                raise FrameError(PROTOCOL_ERROR, "client frames must be masked, server frames not")
+            length = second & 0x7F
+            header = 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length = (buffer[pos + 2] << 8) | buffer[pos + 3]
+                header = 4
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length = int.from_bytes(buffer[pos + 2:pos + 10], "big")
+                header = 10
+            if opcode >= 8:
+                if length > 125 or not first & 0x80 or opcode not in CONTROL_OPCODES:
+                    raise FrameError(PROTOCOL_ERROR, "bad control frame")
+            elif opcode > 2:
+                raise FrameError(PROTOCOL_ERROR, f"unknown opcode {opcode}")
+            elif length > self.max_size:
+                raise FrameError(MESSAGE_TOO_BIG, "message too big")
+            key = None
+            if self.masked:
+                key = buffer[pos + header:pos + header + 4]
+                header += 4
+            stop = pos + header + length
+            if stop > end:
+                break
+            frames.append((first, buffer[pos + header:stop], key, buffer[pos:stop]))
+            pos = stop
+        self._buffer = buffer[pos:] if pos < end else b""
+        return frames
