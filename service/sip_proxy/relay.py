@@ -296,6 +296,15 @@ class Relay:
     # -- browser to upstream ---------------------------------------------------------------------------------
 
     def from_browser(self, data: bytes) -> None:
+        # Fast path: the read holds exactly one whole, masked, unfragmented text frame (what browsers send).
+        if not self.closing and data[0] == 0x81 and not self.browser.reader.pending:
+            length = data[1] & 0x7F
+            header = 2 if length < 126 else 4 if length == 126 else 0
+            if header == 4:
+                length = (data[2] << 8) | data[3]
+            if header and data[1] & 0x80 and header + 4 + length == len(data) and length <= MAX_FRAME:
+                self._browser_message(unmask(data[header + 4:], data[header:header + 4]), data, OP_TEXT)
+                return
         if self.closing:  # only the browser's Close matters now
             for first, payload, key, _raw in self._safe_feed(self.browser, data) or ():
                 if first & 0x0F == OP_CLOSE:
@@ -373,6 +382,19 @@ class Relay:
     # -- upstream to browser ---------------------------------------------------------------------------------
 
     def from_upstream(self, data: bytes) -> None:
+        # Fast path: the read holds exactly one whole unfragmented text frame (what Kamailio sends).
+        if not self.closing and data[0] == 0x81 and not self.upstream.reader.pending:
+            length = data[1]
+            header = 2 if length < 126 else 4 if length == 126 else 0
+            if header == 4:
+                length = (data[2] << 8) | data[3]
+            if header and header + length == len(data):
+                if data.startswith(b"SIP/2.0 ", header):
+                    self.stats.response(FROM_UPSTREAM, data[header + 8:header + 11])
+                elif data[header:header + 1].isalpha():
+                    self.stats.request(FROM_UPSTREAM, data[header:data.find(b" ", header, header + 33)])
+                self.browser.write(data)
+                return
         frames = self._safe_feed(self.upstream, data)
         if frames is None:
             return

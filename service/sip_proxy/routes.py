@@ -15,7 +15,7 @@ from . import turn
 from .access import check_request
 from .deadlines import Deadlines
 from .relay import (
-    CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN, MAX_FRAME, Relay, connect_upstream, enable_keepalive, log,
+    CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN, MAX_FRAME, Relay, connect_upstream, enable_keepalive,
 )
 from .stats import RelayCollector, RelayStats
 

@@ -8,6 +8,7 @@ agent that pretends to be another with `forbidden_response`. Every parsing failu
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import secrets
 from typing import Literal
@@ -170,7 +171,9 @@ def parse(data: str | bytes) -> SipMessage:
 
 
 # From/To headers at line starts, any case, full or compact name ("[fFtT]" first keeps the scan fast).
-_IDENTITY = re.compile(rb"\n([fFtT](?:[rR][oO][mM]|[oO])?)[ \t]*:([^\r\n]*)")
+# The third group is set when the header is folded onto the next line (checked by a lookahead, which
+# consumes nothing, so the next header's line break is still there to be matched).
+_IDENTITY = re.compile(rb"\n([fFtT](?:[rR][oO][mM]|[oO])?)[ \t]*:([^\r\n]*)(?=(\r?\n[ \t])?)")
 
 
 def identity_users(frame: bytes) -> tuple[list[str | None], list[str | None]]:
@@ -178,18 +181,18 @@ def identity_users(frame: bytes) -> tuple[list[str | None], list[str | None]]:
 
     The relay's check on each REGISTER and INVITE. It finds the headers by name in any case and in compact
     form, so a second or oddly spelt From cannot slip past; the caller insists on exactly one of each.
-    Folded (multi-line) headers are refused: their first line alone could name another user than the whole.
+    A folded (multi-line) From or To is refused: its first line alone could name another user than the whole.
     """
     end = frame.find(b"\r\n\r\n")
     if end < 0:
         end = frame.find(b"\n\n")
         if end < 0:
             raise SipParseError("no blank line after the headers (truncated?)")
-    if frame.find(b"\n ", 0, end) >= 0 or frame.find(b"\n\t", 0, end) >= 0:
-        raise SipParseError("folded header lines")
     froms: list[str | None] = []
     tos: list[str | None] = []
-    for name, raw in _IDENTITY.findall(frame, 0, end):
+    for name, raw, folded in _IDENTITY.findall(frame, 0, end):
+        if folded:
+            raise SipParseError("folded From or To header")
         (froms if name[:1] in b"fF" else tos).append(_header_user(raw.strip(b" \t")))
     return froms, tos
 
@@ -198,7 +201,13 @@ _PLAIN_USER = re.compile(rb"<sips?:([A-Za-z0-9._~!$&'()*+,;=-]+)@[^<>\"]*>")
 
 
 def _header_user(raw: bytes) -> str | None:
-    """`uri_user` of a raw From/To value, with a fast path for the usual `<sip:user@host>...` form."""
+    """`uri_user` of a raw From/To value. Usual-sized values are cached: an agent's REGISTER refreshes and a
+    dialog's requests repeat the same From and To (long ones are not, so the cache stays small)."""
+    return _cached_header_user(raw) if len(raw) <= 256 else _read_header_user(raw)
+
+
+def _read_header_user(raw: bytes) -> str | None:
+    """With a fast path for the usual `<sip:user@host>...` form."""
     match = _PLAIN_USER.match(raw)
     if match is not None:
         return match.group(1).decode("ascii")
@@ -206,6 +215,9 @@ def _header_user(raw: bytes) -> str | None:
         return uri_user(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise SipParseError("header is not UTF-8") from None
+
+
+_cached_header_user = functools.lru_cache(maxsize=4096)(_read_header_user)
 
 
 def _uri_of(name_addr: str) -> str:

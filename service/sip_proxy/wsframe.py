@@ -88,6 +88,11 @@ class FrameReader:
         self.max_size = max_size
         self._buffer = b""
 
+    @property
+    def pending(self) -> bool:
+        """Part of a frame is waiting for the rest."""
+        return bool(self._buffer)
+
     def feed(self, data: bytes) -> list[Frame]:
         buffer = self._buffer + data if self._buffer else data
         frames: list[Frame] = []

@@ -14,7 +14,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from devstack import kamailio
 from service.sip_proxy import agents, sip, wsframe
 from service.sip_proxy.routes import RELAYS, close_sessions
-from service.sip_proxy.ua import Agent, SipError, digest_authorization
+from service.sip_proxy.ua import Agent, SipError
 
 from .helpers import RawWebSocket, in_, kamailio_lookup, new_username, session_query, upgrade_headers
 
