@@ -19,6 +19,7 @@ mapping is strictly 1:1 and nothing in the messages is changed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import ssl
@@ -116,9 +117,14 @@ class BrowserLeg(_Leg):
         assert self.relay is not None
         return self.relay.upstream
 
+    early = b""  # a client that sends before it has read the 101: kept until the relay starts
+
     def data_received(self, data: bytes) -> None:
         assert self.relay is not None
-        self.relay.from_browser(data)
+        if self.relay.started:
+            self.relay.from_browser(data)
+        else:
+            self.early += data
 
 
 class UpstreamLeg(_Leg):
@@ -174,11 +180,17 @@ class UpstreamLeg(_Leg):
             self.relay.leg_lost(self)
 
 
+@functools.lru_cache(maxsize=1)
+def _client_tls() -> ssl.SSLContext:
+    """One TLS context for every wss:// upstream leg (loading the CA store costs milliseconds)."""
+    return ssl.create_default_context()
+
+
 async def connect_upstream(url: str, forwarded_for: str | None) -> UpstreamLeg | None:
     """Open and upgrade the upstream leg; None (logged) when the PBX cannot be reached or refuses `sip`."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "wss" else 80)
-    context = ssl.create_default_context() if parts.scheme == "wss" else None
+    context = _client_tls() if parts.scheme == "wss" else None
     leg = UpstreamLeg(url, new_key(), forwarded_for)
     loop = asyncio.get_running_loop()
     try:
@@ -225,11 +237,14 @@ class Relay:
     def start(self, deadlines: Deadlines) -> None:
         """After the 101 went to the browser: relay what the PBX already sent, and watch the expiry."""
         self.started = True
+        if self.closing:
+            return
         self._deadlines = deadlines
         self._expiry = deadlines.add(self.session.expires_ts, self.expire)
-        early, self.upstream.early = self.upstream.early, b""
-        if early:
-            self.from_upstream(early)
+        for leg, handle in ((self.upstream, self.from_upstream), (self.browser, self.from_browser)):
+            early, leg.early = leg.early, b""
+            if early and not self.closing:
+                handle(early)
         if self.upstream.lost:
             self.leg_lost(self.upstream)
 

@@ -380,3 +380,4 @@ async def test_an_unmasked_frame_from_a_browser_closes_with_1002(relay, relay_se
         assert first & 0x0F == wsframe.OP_CLOSE and wsframe.parse_close(payload) == 1002
     finally:
         raw.close()
+
