@@ -381,3 +381,14 @@ async def test_an_unmasked_frame_from_a_browser_closes_with_1002(relay, relay_se
     finally:
         raw.close()
 
+
+
+async def test_readiness_reports_the_upstream(relay, aiohttp_client, make_settings, stack_env):
+    from service.app import create_app
+
+    body = await (await relay.get("/readyz")).json()
+    assert body["checks"]["sip_upstream"] == "ok"
+    client = await aiohttp_client(create_app(make_settings({**stack_env, "SIP_UPSTREAM": "ws://127.0.0.1:9"})))
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503 and "127.0.0.1:9 unreachable" in body["checks"]["sip_upstream"]
