@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, disable_created_metrics, generate_latest
 
 from .appkeys import METRICS_REGISTRY
+
+# `*_created` timestamps double every counter's series and tell an operator nothing a restart would not.
+disable_created_metrics()
 
 routes = web.RouteTableDef()
 

@@ -38,3 +38,6 @@ async def test_metrics_is_prometheus_text(aiohttp_client, make_settings, db_conf
     resp = await client.get("/metrics")
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
+    text = await resp.text()
+    assert "archive_requests_total" in text and "sip_relay_sessions_active" in text
+    assert "_created" not in text  # one series per counter, not two
