@@ -36,23 +36,7 @@ IN_FLIGHT = 2
 SLICE = 10_000
 KEY = "bench-archive-key"
 
-LEADS_SQL = """
-INSERT INTO vicidial_list
-  (entry_date, status, user, vendor_lead_code, source_id, list_id, gmt_offset_now, called_since_last_reset,
-   phone_code, phone_number, title, first_name, middle_initial, last_name, address1, city, state,
-   postal_code, country_code, gender, date_of_birth, alt_phone, email, comments, called_count,
-   last_local_call_time, `rank`, owner, entry_list_id)
-SELECT NOW() - INTERVAL seq MINUTE, ELT(1 + seq % 4, 'NEW', 'NA', 'B', 'CALLBK'), IF(seq % 3 = 0, NULL, 'VDAD'),
-  CONCAT('V', LPAD(seq, 7, '0')), 'bench', 900 + seq % 10, '2.00', 'N', '27', CONCAT('082', LPAD(seq, 7, '0')),
-  IF(seq % 5 = 0, NULL, ELT(1 + seq % 3, 'Mr', 'Ms', 'Dr')),
-  ELT(1 + seq % 6, 'Thandi', 'Pieter', 'Zoë', 'Ahmed', 'Lindiwe', 'Nakamura 中村'), IF(seq % 2 = 0, 'J', NULL),
-  ELT(1 + seq % 5, 'Naidoo', 'van der Merwe', 'Dlamini', 'Müller', 'Smith '), CONCAT(seq, ' Main Road'),
-  'Durban', 'KZ', LPAD(4000 + seq % 100, 4, '0'), 'ZA', ELT(1 + seq % 3, 'M', 'F', 'U'),
-  IF(seq % 7 = 0, '0000-00-00', DATE('1980-01-01') + INTERVAL seq % 9000 DAY), NULL,
-  CONCAT('lead', seq, '@example.com'), IF(seq % 4 = 0, NULL, 'a lead from the benchmark'), seq % 5,
-  '2008-01-01 00:00:00', 0, '', 0
-FROM seq_1_to_{count}
-"""
+
 
 
 @dataclasses.dataclass
@@ -73,7 +57,7 @@ def _reset(db: DatabaseConfig, engine: str, count: int) -> list[int]:
         cur.execute("DROP TABLE IF EXISTS vicidial_list_archive")
         cur.execute("TRUNCATE vicidial_list")
         cur.execute(f"ALTER TABLE vicidial_list ENGINE={engine}")
-        cur.execute(LEADS_SQL.format(count=count))
+        cur.execute(mariadb.leads_sql(count, list_id=900, source_id="bench"))
         cur.execute("CREATE TABLE vicidial_list_archive LIKE vicidial_list")
         cur.execute("ALTER TABLE vicidial_list_archive MODIFY lead_id INT(9) UNSIGNED NOT NULL")
         cur.execute("SELECT lead_id FROM vicidial_list ORDER BY lead_id")

@@ -114,6 +114,33 @@ def run_sql_file(cur: pymysql.cursors.Cursor, path: Path) -> None:
             cur.execute("\n".join(lines))
 
 
+DEMO_LIST_ID = 999
+
+
+def leads_sql(count: int, *, list_id: int = DEMO_LIST_ID, source_id: str = "demo", only_if_empty: bool = False) -> str:
+    """INSERT ... SELECT of `count` ViciDial-shaped leads, with the variety real lead loads have: NULLs,
+    ViciDial's zero and placeholder dates, non-Latin names, a trailing space. Used by the demo database
+    (the seed's "dummy list of 500 leads"), the archive tests and the archive benchmark alike."""
+    guard = "WHERE NOT EXISTS (SELECT 1 FROM vicidial_list LIMIT 1)" if only_if_empty else ""
+    return f"""
+INSERT INTO vicidial_list
+  (entry_date, status, user, vendor_lead_code, source_id, list_id, gmt_offset_now, called_since_last_reset,
+   phone_code, phone_number, title, first_name, middle_initial, last_name, address1, city, state,
+   postal_code, country_code, gender, date_of_birth, alt_phone, email, comments, called_count,
+   last_local_call_time, `rank`, owner, entry_list_id)
+SELECT NOW() - INTERVAL seq MINUTE, ELT(1 + seq % 4, 'NEW', 'NA', 'B', 'CALLBK'), IF(seq % 3 = 0, NULL, 'VDAD'),
+  CONCAT('V', LPAD(seq, 7, '0')), '{source_id}', {int(list_id)}, '2.00', 'N', '27', CONCAT('082', LPAD(seq, 7, '0')),
+  IF(seq % 5 = 0, NULL, ELT(1 + seq % 3, 'Mr', 'Ms', 'Dr')),
+  ELT(1 + seq % 6, 'Thandi', 'Pieter', 'Zoë', 'Ahmed', 'Lindiwe', 'Nakamura 中村'), IF(seq % 2 = 0, 'J', NULL),
+  ELT(1 + seq % 5, 'Naidoo', 'van der Merwe', 'Dlamini', 'Müller', 'Smith '), CONCAT(seq, ' Main Road'),
+  'Durban', 'KZ', LPAD(4000 + seq % 100, 4, '0'), 'ZA', ELT(1 + seq % 3, 'M', 'F', 'U'),
+  IF(seq % 7 = 0, '0000-00-00', DATE('1980-01-01') + INTERVAL seq % 9000 DAY), NULL,
+  CONCAT('lead', seq, '@example.com'), IF(seq % 4 = 0, NULL, '{source_id} lead'), seq % 5,
+  '2008-01-01 00:00:00', 0, '', 0
+FROM seq_1_to_{int(count)}
+{guard}"""
+
+
 def ensure_schema(db: DatabaseConfig, database: str | None = None, *, demo_leads: bool = True) -> None:
     """Create ViciDial's tables (if missing) in `database` (default: DATABASE_URL's) and the demo leads."""
     name = database or db.database
@@ -123,7 +150,7 @@ def ensure_schema(db: DatabaseConfig, database: str | None = None, *, demo_leads
         cur.execute("SET SESSION sql_mode='NO_ENGINE_SUBSTITUTION'")
         run_sql_file(cur, CONFIG / "mariadb" / "schema.sql")
         if demo_leads:
-            run_sql_file(cur, CONFIG / "mariadb" / "demo_leads.sql")
+            cur.execute(leads_sql(500, only_if_empty=True))
 
 
 def stop() -> bool:
