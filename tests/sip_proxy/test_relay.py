@@ -243,29 +243,28 @@ async def test_metrics_count_methods_codes_and_sessions(relay, connect):
 
 # -- closing ----------------------------------------------------------------------------------------------
 
+async def _until_both_legs_gone(relay, username: str) -> None:
+    """Wait up to 5 s for the relay to forget its session and Kamailio its binding (handle_lost_tcp)."""
+    for _ in range(50):
+        if not relay.app[RELAYS] and not kamailio_lookup(username):
+            break
+        await asyncio.sleep(0.1)
+    assert not relay.app[RELAYS]
+    assert not kamailio_lookup(username)
+
+
 async def test_the_session_closes_with_4001_at_its_expire_date(connect, relay):
     agent = await connect(expire_date=in_(2))
     await asyncio.wait_for(agent.closed.wait(), 10)
     assert agent.ws.close_code == 4001
-    # Both legs are gone: the relay forgot the session and Kamailio dropped the binding (handle_lost_tcp).
-    for _ in range(50):
-        if not relay.app[RELAYS] and not kamailio_lookup(agent.username):
-            break
-        await asyncio.sleep(0.1)
-    assert not relay.app[RELAYS]
-    assert not kamailio_lookup(agent.username)
+    await _until_both_legs_gone(relay, agent.username)
 
 
 async def test_closing_the_browser_closes_the_upstream(connect, relay):
     agent = await connect()
     assert kamailio_lookup(agent.username)
     await agent.close()
-    for _ in range(50):
-        if not relay.app[RELAYS] and not kamailio_lookup(agent.username):
-            break
-        await asyncio.sleep(0.1)
-    assert not relay.app[RELAYS]
-    assert not kamailio_lookup(agent.username)
+    await _until_both_legs_gone(relay, agent.username)
 
 
 async def test_shutdown_closes_every_session_with_1001(connect, relay):
