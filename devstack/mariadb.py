@@ -50,7 +50,14 @@ def _server_args(db: DatabaseConfig) -> list[str]:
 def start(db: DatabaseConfig) -> bool:
     """Make sure a server answers at `db`'s address. True if this call started one."""
     if procs.port_open(db.host, db.port):
-        ensure_schema(db)
+        try:
+            ensure_schema(db)
+        except pymysql.err.OperationalError as exc:
+            raise RuntimeError(
+                f"a server already answers on {db.host}:{db.port} but refuses DATABASE_URL's user {db.user!r}"
+                f" ({exc.args[-1]}); stop it (another checkout: make stop there), or set DATABASE_URL in .env"
+                " to credentials it accepts"
+            ) from None
         return False
     install.ensure_packages({"mariadbd": ["mariadb-server", "mariadb-client"]})
     if not (DATADIR / "mysql").is_dir():
