@@ -18,14 +18,14 @@ const PREFS = { mic: "omnisense-webphone:mic", speaker: "omnisense-webphone:spea
 const prefs = {
   get(key) {
     try {
-      return prefs.get(key);
+      return localStorage.getItem(key);
     } catch {
       return null;
     }
   },
   set(key, value) {
     try {
-      prefs.set(key, value);
+      localStorage.setItem(key, value);
     } catch {
       // Not kept: the choice still applies to this page.
     }

@@ -136,3 +136,15 @@ async def test_the_page_works_at_360_px_and_by_keyboard(service, open_phone) -> 
         if await phone.page.evaluate("document.activeElement.id") == "call-button":
             break
     assert await phone.page.evaluate("document.activeElement.id") == "call-button"
+
+
+async def test_the_auto_answer_choice_is_kept_for_the_next_load(service, open_phone) -> None:
+    phone = await open_phone(service.url())
+    await phone.wait_state("registered")
+    await phone.page.click("#settings summary")
+    await phone.page.check("#auto-answer")
+    assert await phone.page.evaluate("localStorage.getItem('omnisense-webphone:auto-answer')") == "true"
+    await phone.page.reload()
+    await phone.wait_state("registered")
+    assert await phone.page.is_checked("#auto-answer")
+    assert await phone.phone("phone.autoAnswer") is True
