@@ -55,9 +55,23 @@ def spawn(name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> 
     return proc.pid
 
 
-def pid_of(name: str) -> int | None:
+def _started_at(pid: int) -> float | None:
+    """When process `pid` started (epoch seconds), from /proc; None if unknown."""
     try:
-        pid = int((PIDS / f"{name}.pid").read_text().strip())
+        with open(f"/proc/{pid}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def pid_of(name: str) -> int | None:
+    path = PIDS / f"{name}.pid"
+    try:
+        pid = int(path.read_text().strip())
+        written = path.stat().st_mtime
     except (OSError, ValueError):
         return None
     try:
@@ -66,6 +80,11 @@ def pid_of(name: str) -> int | None:
         return None
     except PermissionError:
         pass
+    # The file is written just after the daemon starts. A process that started later only reuses the pid
+    # (the machine rebooted, or the daemon died): it is not ours, and must never be signalled.
+    started = _started_at(pid)
+    if started is not None and started > written + 2:
+        return None
     # A zombie (our own exited child) counts as gone.
     try:
         with open(f"/proc/{pid}/stat") as f:
