@@ -40,6 +40,10 @@ def tail_log(name: str, lines: int = 15) -> str:
 
 def spawn(name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> int:
     """Start `argv` in its own session, logging to .stack/logs/NAME.log; remember its pid."""
+    if running(name):
+        # Ours, left from a start that never finished (callers spawn only when the port is closed): replace
+        # it, so that one daemon holds the data directory and the pid file names that one.
+        stop(name)
     LOGS.mkdir(parents=True, exist_ok=True)
     PIDS.mkdir(parents=True, exist_ok=True)
     with open(LOGS / f"{name}.log", "ab") as log:

@@ -58,3 +58,19 @@ def test_a_daemon_it_spawned_is_found_and_stopped(name) -> None:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_a_half_started_daemon_is_replaced_not_doubled(name) -> None:
+    first = procs.spawn(name, ["sleep", "60"])
+    second = procs.spawn(name, ["sleep", "60"])
+    try:
+        assert procs.pid_of(name) == second
+        with pytest.raises(ProcessLookupError):
+            os.killpg(first, 0)
+    finally:
+        procs.stop(name, timeout=5)
+        for pid in (first, second):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
