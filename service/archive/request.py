@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from typing import Any
 
@@ -19,7 +20,9 @@ MAX_LEAD_IDS = 500
 FLAGS = ("insert_leads", "update_leads", "delete_leads")
 # Python refuses to turn longer digit strings into ints (sys.get_int_max_str_digits); no lead id is that long.
 _MAX_INT_DIGITS = 4000
-_CONSTANT_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|NaN|-?Infinity')
+# JSON's strings, numbers and the constants json.loads also accepts: scanning these tokens from the start finds
+# where a token the parser's hooks were given stands, never inside a string.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|NaN|-?Infinity|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?')
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,7 +49,8 @@ def decode_json(raw: bytes) -> dict[str, Any]:
         raise UnreadableBody("request body is empty: expected a JSON object such as"
                              ' {"insert_leads": true, "update_leads": true, "delete_leads": true, "lead_ids": [1]}')
     try:
-        value = json.loads(text, parse_constant=_reject_constant(text), parse_int=_parse_int(text))
+        value = json.loads(text, parse_constant=_reject_constant(text), parse_int=_parse_int(text),
+                           parse_float=_parse_float(text))
     except json.JSONDecodeError as exc:
         found = f" (found {exc.doc[exc.pos]!r})" if exc.pos < len(exc.doc) and not exc.doc[exc.pos].isspace() else ""
         raise UnreadableBody(f"request body is not valid JSON: {exc.msg} at line {exc.lineno},"
@@ -93,11 +97,18 @@ def _where(text: str, index: int) -> str:
     return f"line {line}, position {position}"
 
 
+def _token_index(text: str, token: str) -> int:
+    """Where `token` (a number or constant a json.loads hook was given) first stands outside strings.
+
+    The parser goes left to right and a hook raises at the first bad token, so the first one equal to it
+    is the one the parser was at."""
+    return next((m.start() for m in _TOKEN.finditer(text) if m[0] == token), 0)
+
+
 def _reject_constant(text: str):  # noqa: ANN202 - a json.loads hook
     def reject(name: str) -> Any:
-        # json.loads accepts NaN and Infinity, which JSON does not; find the first one outside strings.
-        index = next((m.start() for m in _CONSTANT_OR_STRING.finditer(text) if m[0][0] != '"'), 0)
-        raise json.JSONDecodeError(f"{name} is not a JSON value", text, index)
+        # json.loads accepts NaN and Infinity, which JSON does not.
+        raise json.JSONDecodeError(f"{name} is not a JSON value", text, _token_index(text, name))
 
     return reject
 
@@ -105,9 +116,20 @@ def _reject_constant(text: str):  # noqa: ANN202 - a json.loads hook
 def _parse_int(text: str):  # noqa: ANN202 - a json.loads hook
     def parse(digits: str) -> int:
         if len(digits) > _MAX_INT_DIGITS:
-            index = text.find(digits)
-            raise json.JSONDecodeError(f"an integer of {len(digits)} digits is too long", text, max(index, 0))
+            raise json.JSONDecodeError(f"an integer of {len(digits)} digits is too long", text,
+                                       _token_index(text, digits))
         return int(digits)
+
+    return parse
+
+
+def _parse_float(text: str):  # noqa: ANN202 - a json.loads hook
+    def parse(number: str) -> float:
+        value = float(number)
+        # 1e400 becomes inf, which an answer reporting it back could only write as Infinity: not JSON.
+        if not math.isfinite(value):
+            raise json.JSONDecodeError(f"the number {number} is out of range", text, _token_index(text, number))
+        return value
 
     return parse
 

@@ -101,6 +101,12 @@ def test_type_errors_come_before_count_errors() -> None:
     (b'{"a": \xff}', "request body is not UTF-8 text: byte 7 cannot be decoded"),
     (b"[" * 100000, "nested too deeply"),
     (b'{"lead_ids": [' + b"9" * 5000 + b"]}", "an integer of 5000 digits is too long at line 1, position 15"),
+    # The position is the number's, not that of the same digits earlier inside a string.
+    (b'{"a": "' + b"9" * 5000 + b'",\n "lead_ids": [' + b"9" * 5000 + b"]}",
+     "an integer of 5000 digits is too long at line 2, position 15"),
+    # Python's float cannot hold it, and an answer reporting it back as Infinity would not be JSON.
+    (b'{"lead_ids": [1, 1e400]}', "the number 1e400 is out of range at line 1, position 18"),
+    (b'{"lead_ids": [-2.5E+999]}', "the number -2.5E+999 is out of range at line 1, position 15"),
 ])
 def test_unreadable_bodies_say_what_and_where(body, message) -> None:
     with pytest.raises(UnreadableBody) as caught:
