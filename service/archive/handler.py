@@ -24,7 +24,7 @@ from ..appkeys import DB_POOL
 from ..config import ApiKeyEntry
 from ..errors import json_response
 from . import api_keys, archiver, call_times, office_hours
-from .errors import ArchiveError, OfficeHoursUnknown
+from .errors import ArchiveError, OfficeHoursUnknown, UnreadableBody
 from .openapi import document
 from .request import parse_request
 
@@ -107,7 +107,7 @@ async def _archive(request: web.Request, state: ArchiveState, outcome: _Outcome)
         if await _in_office_hours(state, pool):
             outcome.detail = "message=" + json.dumps(OFFICE_HOURS)
             return 403, {"message": OFFICE_HOURS}
-        archive_request = parse_request(await request.read())
+        archive_request = parse_request(await _read_body(request))
         outcome.ids = len(archive_request.lead_ids)
         result = await archiver.archive_leads(pool, archive_request)
     except ArchiveError as exc:
@@ -144,6 +144,16 @@ async def _in_office_hours(state: ArchiveState, pool: Any) -> bool:
         except call_times.CallTimeNotFound as exc:
             raise OfficeHoursUnknown(str(exc)) from None
     return office_hours.call_time_is_open(call_time, holidays, now)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body's bytes; one aiohttp cannot read (a bad Content-Encoding, cut short) is the seed's 500."""
+    try:
+        return await request.read()
+    except web.RequestPayloadError as exc:
+        # aiohttp's own wording is on the cause; the wrapper's text repeats "400, message:" before it.
+        detail = getattr(exc.__cause__, "message", None) or str(exc)
+        raise UnreadableBody(f"request body cannot be read: {detail}") from None
 
 
 def _driver_message(exc: pymysql.err.MySQLError) -> str:

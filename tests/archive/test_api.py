@@ -177,6 +177,16 @@ async def test_not_utf8_body_is_the_seeds_500(client, fresh_db) -> None:
     assert status == 500 and "not UTF-8" in answer["message"] and "byte 16" in answer["message"]
 
 
+async def test_body_that_cannot_be_decompressed_is_the_seeds_500(client, fresh_db) -> None:
+    ids = fresh_db.add_leads(1)
+    resp = await client.post(PATH, data=b"not gzip", headers={**AUTH, "Content-Encoding": "gzip"})
+    answer = await resp.json()
+    assert resp.status == 500
+    assert answer == {"message": "request body cannot be read: Can not decode content-encoding: gzip",
+                      "lead_errors": 0, "lead_ids": [], "status": 500}
+    assert set(fresh_db.live()) == set(ids)
+
+
 async def test_lone_surrogate_is_reported_back_as_given(client, fresh_db) -> None:
     status, answer = await post(client, '{"insert_leads": true, "update_leads": true, "delete_leads": true,'
                                         ' "lead_ids": ["\\ud800"]}')
