@@ -53,6 +53,11 @@ def start(db: DatabaseConfig) -> bool:
         try:
             ensure_schema(db)
         except pymysql.err.OperationalError as exc:
+            if procs.running(NAME):
+                # Our own server, from a start interrupted before DATABASE_URL's user was made: finish it.
+                _bootstrap_as_root(db)
+                ensure_schema(db)
+                return False
             raise RuntimeError(
                 f"a server already answers on {db.host}:{db.port} but refuses DATABASE_URL's user {db.user!r}"
                 f" ({exc.args[-1]}); stop it (another checkout: make stop there), or set DATABASE_URL in .env"
