@@ -100,7 +100,7 @@ class LoadTest:
             self.agents[index] = agent
             try:
                 self.register_s.append(await agent.register())
-            except SipError as exc:
+            except (SipError, aiohttp.ClientError, OSError) as exc:  # a socket closing under a send, too
                 self.error(exc)
 
     async def caller(self, caller: Agent, callee: Agent, offer: bytes, deadline: float) -> None:
@@ -115,6 +115,9 @@ class LoadTest:
             except SipError as exc:
                 self.error(exc)
                 await asyncio.sleep(0.2)
+            except (aiohttp.ClientError, OSError) as exc:  # the socket closed under a send: this caller is done
+                self.error(exc)
+                return
 
     async def progress(self, phase: list[str]) -> None:
         last_messages, last = 0, time.monotonic()

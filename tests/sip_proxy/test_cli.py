@@ -82,3 +82,26 @@ async def test_loadtest_exits_1_when_agents_fail(relay):
                                    "--first-user", new_username(), "--url", url, "--json", env={})
     result = json.loads(out.strip().splitlines()[-1])
     assert code == 1 and result["registered"] == 0 and result["errors_by_status"] == {"401": 2}
+
+
+async def test_loadtest_counts_a_connection_lost_mid_call_as_an_error(stack_env):
+    """A socket that closes under a caller is an error in the report, not a crash of the whole run."""
+    import argparse
+    import time
+
+    import aiohttp
+
+    from service.sip_proxy.loadtest import LoadTest
+
+    from .helpers import direct_to_kamailio
+
+    args = argparse.Namespace(agents=2, hold=0.0, agent_secret=None)
+    test = LoadTest(args, stack_env["AUTH_KEY_SECRET"], "unused", out_json=False)
+    async with aiohttp.ClientSession() as http:
+        ws = await direct_to_kamailio(stack_env, http)
+        await ws.close()  # gone before the caller notices (its reader never ran)
+        caller = Agent(ws, new_username(), "pw")
+        callee = Agent(ws, new_username(), "pw")
+        await test.caller(caller, callee, b"v=0\r\n", time.monotonic() + 0.5)
+    assert test.calls_attempted >= 1 and test.calls_completed == 0
+    assert sum(test.errors.values()) == test.calls_attempted and set(test.errors) == {"connect"}
