@@ -312,7 +312,9 @@ class Relay:
 
     def from_browser(self, data: bytes) -> None:
         # Fast path: the read holds exactly one whole, masked, unfragmented text frame (what browsers send).
-        if not self.closing and data[0] == 0x81 and not self.browser.reader.pending:
+        # A read can be shorter than a frame header (6 bytes at least, masked): those take the slow path.
+        if (not self.closing and data[0] == 0x81 and len(data) > 5 and not self.browser.reader.pending
+                and self._fragments is None):
             length = data[1] & 0x7F
             header = 2 if length < 126 else 4 if length == 126 else 0
             if header == 4:
@@ -331,6 +333,10 @@ class Relay:
         for first, payload, key, raw in frames:
             opcode = first & 0x0F
             if opcode == OP_TEXT or opcode == OP_BINARY:
+                if self._fragments is not None:  # RFC 6455 5.4: only continuations until the message ends
+                    self.stats.refusal("bad_frame")
+                    self.finish(CLOSE_PROTOCOL, b"new message inside a fragmented one")
+                    return
                 if first & 0x80:
                     self._browser_message(unmask(payload, key), raw, opcode)
                 else:
@@ -397,8 +403,9 @@ class Relay:
     # -- upstream to browser ---------------------------------------------------------------------------------
 
     def from_upstream(self, data: bytes) -> None:
-        # Fast path: the read holds exactly one whole unfragmented text frame (what Kamailio sends).
-        if not self.closing and data[0] == 0x81 and not self.upstream.reader.pending:
+        # Fast path: the read holds exactly one whole unfragmented text frame (what Kamailio sends); a read
+        # shorter than the 4 bytes the header check may index takes the slow path.
+        if not self.closing and data[0] == 0x81 and len(data) > 3 and not self.upstream.reader.pending:
             length = data[1]
             header = 2 if length < 126 else 4 if length == 126 else 0
             if header == 4:

@@ -382,6 +382,35 @@ async def test_an_unmasked_frame_from_a_browser_closes_with_1002(relay, relay_se
 
 
 
+async def test_a_frame_arriving_byte_by_byte_is_relayed(relay, relay_settings):
+    """A read may hold a single byte of a frame (TCP delivers what it likes): the fast path must not index past it."""
+    username = new_username()
+    raw = await _raw(relay, relay_settings, username)
+    try:
+        for byte in wsframe.encode(wsframe.OP_TEXT, _register(username), mask=True):
+            raw.send_raw(bytes((byte,)))
+            await raw.writer.drain()
+            await asyncio.sleep(0.001)
+        first, payload, _, _ = await asyncio.wait_for(raw.next_frame(), 5)
+        assert first == 0x81 and payload.startswith(b"SIP/2.0 401")
+    finally:
+        raw.close()
+
+
+async def test_a_new_message_inside_a_fragmented_one_closes_with_1002(relay, relay_settings):
+    """RFC 6455 5.4: a data frame other than a continuation while a fragmented message is open is an error."""
+    username = new_username()
+    raw = await _raw(relay, relay_settings, username)
+    message = _register(username)
+    try:
+        raw.send_raw(wsframe.encode(wsframe.OP_TEXT, message[:40], mask=True, fin=False))
+        raw.send_raw(wsframe.encode(wsframe.OP_TEXT, message, mask=True))
+        first, payload, _, _ = await asyncio.wait_for(raw.next_frame(), 5)
+        assert first & 0x0F == wsframe.OP_CLOSE and wsframe.parse_close(payload) == 1002
+    finally:
+        raw.close()
+
+
 async def test_readiness_reports_the_upstream(relay, aiohttp_client, make_settings, stack_env):
     from service.app import create_app
 
