@@ -33,7 +33,9 @@ deps: $(VENV)/.installed node_modules/.installed
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
 	  { echo "Python 3.11 is needed (found $$($(PYTHON) --version)); set PYTHON=python3.11"; exit 1; }
-	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q python3-venv; }
+# Debian ships the venv module without ensurepip (that is python3-venv): `venv --help` works, making one does not.
+	@$(PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
