@@ -369,8 +369,9 @@ class Relay:
             what, token = sip.classify(message)
             if what == "request":
                 stats.request(FROM_BROWSER, token)
-                if token in IDENTITY_METHODS:
-                    refusal = self._identity_refusal(token, message)
+                method = token.upper()  # the PBX reads method names in any case (Kamailio does)
+                if method in IDENTITY_METHODS:
+                    refusal = self._identity_refusal(method, message)
                     if refusal is not None:
                         self.browser.write(encode(OP_TEXT, refusal, mask=False))
                         return

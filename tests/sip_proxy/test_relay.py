@@ -397,6 +397,18 @@ async def test_a_frame_arriving_byte_by_byte_is_relayed(relay, relay_settings):
         raw.close()
 
 
+async def test_a_lower_case_register_for_another_user_gets_403(relay, relay_settings):
+    """Kamailio reads method names in any case ("register" is a REGISTER), so the identity check must too."""
+    username = new_username()
+    raw = await _raw(relay, relay_settings, username)
+    try:
+        spoof = _register(username).replace(f"<sip:{username}@".encode(), b"<sip:1002@").replace(b"REGISTER", b"register")
+        raw.send_raw(wsframe.encode(wsframe.OP_TEXT, spoof, mask=True))
+        first, payload, _, _ = await asyncio.wait_for(raw.next_frame(), 5)
+        assert first == 0x81 and payload.startswith(b"SIP/2.0 403")
+    finally:
+        raw.close()
+
 async def test_a_new_message_inside_a_fragmented_one_closes_with_1002(relay, relay_settings):
     """RFC 6455 5.4: a data frame other than a continuation while a fragmented message is open is an error."""
     username = new_username()
