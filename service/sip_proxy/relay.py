@@ -202,6 +202,9 @@ async def connect_upstream(url: str, forwarded_for: str | None) -> UpstreamLeg |
                     exc.__class__.__name__, exc)
         leg.abort()
         return None
+    except BaseException:  # cancelled (shutdown): the socket may be open already
+        leg.abort()
+        raise
     return leg
 
 

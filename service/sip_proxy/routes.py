@@ -50,9 +50,12 @@ async def ws(request: web.Request) -> web.StreamResponse:
         return browser
 
     transport = request.transport
+    if transport is None or transport.is_closing():  # the browser left while the PBX was being reached
+        upstream.abort()
+        # Nobody reads the answer; nginx's "client closed request" code says so in the access log.
+        return web.Response(status=499, reason="Client Closed Request")
     aiohttp_protocol = request.protocol
     relay = Relay(session, stats, upstream)
-    assert transport is not None
     relay.attach_browser(transport)  # type: ignore[arg-type]
     relays = app[RELAYS]
     relays.add(relay)

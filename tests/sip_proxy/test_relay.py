@@ -285,6 +285,45 @@ async def test_an_unreachable_upstream_closes_the_browser_with_1013(aiohttp_clie
         assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013
 
 
+async def test_a_browser_leaving_during_the_upstream_connect_leaves_no_upstream_socket(
+        aiohttp_client, make_settings, stack_env):
+    """A slow PBX answers the upgrade only after the browser has gone: the relay must drop that upstream leg."""
+    from service.app import create_app
+    from service.sip_proxy import handshake
+
+    connected, browser_gone, upstream_closed = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def slow_pbx(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        key = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                   if line.lower().startswith("sec-websocket-key:"))
+        connected.set()
+        await browser_gone.wait()
+        writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {handshake.accept_for(key)}\r\nSec-WebSocket-Protocol: sip\r\n\r\n")
+                     .encode())
+        await reader.read()  # until the relay closes its end
+        upstream_closed.set()
+        writer.close()
+
+    pbx = await asyncio.start_server(slow_pbx, "127.0.0.1", 0)
+    port = pbx.sockets[0].getsockname()[1]
+    try:
+        settings = make_settings({**stack_env, "SIP_UPSTREAM": f"ws://127.0.0.1:{port}"})
+        client = await aiohttp_client(create_app(settings))
+        query = session_query(settings.auth_key_secret, new_username())
+        reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+        writer.write(handshake.request_bytes(f"ws://127.0.0.1/ws?{urlencode(query)}", handshake.new_key()))
+        await asyncio.wait_for(connected.wait(), 5)
+        writer.close()
+        await asyncio.sleep(0.1)  # the server notices the browser is gone
+        browser_gone.set()
+        await asyncio.wait_for(upstream_closed.wait(), 5)
+        assert not client.app[RELAYS]
+    finally:
+        browser_gone.set()
+        pbx.close()
+
 async def test_kamailio_restart_closes_with_1013_and_new_sessions_work(connect, stack_env):
     agent = await connect()
     try:
