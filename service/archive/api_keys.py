@@ -29,7 +29,8 @@ def presented_key(authorization: str | None) -> str | None:
 
 
 def key_digest(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    # aiohttp turns header bytes that are not UTF-8 into lone surrogates; surrogateescape gives the bytes back.
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def key_name(authorization: str | None, entries: Iterable[ApiKeyEntry]) -> str | None:

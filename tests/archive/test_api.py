@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -205,6 +206,16 @@ async def test_401_unless_the_key_is_accepted(client, fresh_db, headers) -> None
     status, answer = await post(client, "not even json", headers=headers)
     assert (status, answer) == (401, {"message": "unable to validate api user", "status": 401})
     assert set(fresh_db.live()) == set(ids)
+
+
+async def test_key_header_that_is_not_utf8_is_a_401(client, fresh_db) -> None:
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(f"POST {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n".encode()
+                 + b"Authorization: Key=\xff\xfe\r\n\r\n{}")
+    response = await reader.read()
+    writer.close()
+    assert response.startswith(b"HTTP/1.1 401 ")
+    assert response.endswith(b'{"message": "unable to validate api user", "status": 401}')
 
 
 async def test_no_configured_keys_means_401_for_everyone(aiohttp_client, archive_app, fresh_db) -> None:

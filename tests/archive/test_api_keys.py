@@ -31,6 +31,14 @@ def test_key_name(header, name) -> None:
     assert key_name(header, ENTRIES) == name
 
 
+def test_key_that_is_not_utf8_is_refused_not_an_error() -> None:
+    # aiohttp hands header bytes that are not UTF-8 over as lone surrogates (surrogateescape).
+    assert key_name("Key=\udcff\udcfe", ENTRIES) is None
+    raw = "Key=" + b"crm-secret\xff".decode("utf-8", "surrogateescape")
+    entries = (ApiKeyEntry("raw", hashlib.sha256(b"crm-secret\xff").hexdigest()),)
+    assert key_name(raw, entries) == "raw"  # the digest is of the bytes sent
+
+
 def test_no_entries_accept_nothing() -> None:
     assert key_name("Key=crm-secret", ()) is None
 
