@@ -16,7 +16,6 @@ except ImportError:  # pragma: no cover
     _mask_in_place = None
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-DATA_OPCODES = (OP_TEXT, OP_BINARY)
 CONTROL_OPCODES = (OP_CLOSE, OP_PING, OP_PONG)
 
 PROTOCOL_ERROR = 1002
