@@ -69,8 +69,10 @@ async def read_tables(conn: aiomysql.Connection) -> dict[str, Table]:
         engines: dict[str, str | None] = dict(await cur.fetchall())
     columns: dict[str, list[Column]] = {}
     for table, name, column_type, data_type, nullable, charset in column_rows:
+        # column_type keeps its case: enum('Y') and enum('y') hold different values. (Both tables' types
+        # come from the same server, written the same way.)
         columns.setdefault(table, []).append(
-            Column(name, column_type.lower(), data_type.lower(), nullable == "YES", charset)
+            Column(name, column_type, data_type.lower(), nullable == "YES", charset)
         )
     return {name: Table(name, engines.get(name), tuple(cols)) for name, cols in columns.items()}
 

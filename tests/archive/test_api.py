@@ -304,6 +304,16 @@ async def test_archive_with_an_older_enum_refuses(client, fresh_db) -> None:
     assert set(fresh_db.live()) == set(ids)
 
 
+async def test_archive_with_enum_values_in_another_case_refuses(client, fresh_db) -> None:
+    # 'F' copied into ENUM('m','f','u') becomes 'f': the copy would never equal the lead.
+    ids = fresh_db.add_leads(1)
+    fresh_db.execute("ALTER TABLE vicidial_list_archive MODIFY gender ENUM('m','f','u') DEFAULT 'u'")
+    status, answer = await post(client, body(ids))
+    assert status == 500 and answer["columns"] == ["gender"]
+    assert "column gender is enum('M','F','U') NULL" in answer["message"]
+    assert set(fresh_db.live()) == set(ids) and fresh_db.archive() == {}
+
+
 async def test_missing_archive_table_says_how_to_make_it(client, fresh_db) -> None:
     ids = fresh_db.add_leads(1)
     fresh_db.execute("DROP TABLE vicidial_list_archive")
