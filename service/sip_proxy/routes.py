@@ -43,17 +43,18 @@ async def ws(request: web.Request) -> web.StreamResponse:
     session = check_request(request, app[SETTINGS], stats)
 
     upstream = await connect_upstream(app[SETTINGS].sip_upstream, request.remote)
+    transport = request.transport
+    if transport is None or transport.is_closing():  # the browser left while the PBX was being reached
+        if upstream is not None:
+            upstream.abort()
+        # Nobody reads the answer; nginx's "client closed request" code says so in the access log.
+        return web.Response(status=499, reason="Client Closed Request")
     if upstream is None:
         await browser.prepare(request)
         stats.close(CLOSE_TRY_AGAIN)
         await browser.close(code=CLOSE_TRY_AGAIN, message=b"upstream unavailable")
         return browser
 
-    transport = request.transport
-    if transport is None or transport.is_closing():  # the browser left while the PBX was being reached
-        upstream.abort()
-        # Nobody reads the answer; nginx's "client closed request" code says so in the access log.
-        return web.Response(status=499, reason="Client Closed Request")
     aiohttp_protocol = request.protocol
     relay = Relay(session, stats, upstream)
     relay.attach_browser(transport)  # type: ignore[arg-type]
