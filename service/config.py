@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import ssl
 from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -96,7 +97,7 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     raw = _get(env, name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+    if not raw.isdecimal() or not 1 <= int(raw) <= 65535:
         raise ConfigError(name, f"expected a port number 1-65535, got {raw!r}")
     return int(raw)
 
@@ -139,6 +140,21 @@ def _origins(raw: str | None) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _check_tls_pair(cert: str, key: str) -> None:
+    """Load the pair as `serve` will, so a bad file stops start-up with one line naming it."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_verify_locations(cafile=cert)
+    except ssl.SSLError as exc:
+        raise ConfigError("TLS_CERT_FILE", f"{cert} holds no PEM certificate ({exc.reason or exc})") from None
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            "TLS_KEY_FILE", f"{key} is not the private key of TLS_CERT_FILE's certificate ({exc.reason or exc})"
+        ) from None
+
+
 def _is_ipv6(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).version == 6
@@ -176,6 +192,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     up = urlsplit(upstream)
     if up.scheme not in ("ws", "wss") or not up.hostname:
         raise ConfigError("SIP_UPSTREAM", f"expected a ws:// or wss:// URL, got {upstream!r}")
+    try:
+        up.port  # noqa: B018 - raises on a port that is not one
+    except ValueError as exc:
+        raise ConfigError("SIP_UPSTREAM", f"bad port in {upstream!r}: {exc}") from None
 
     auth_key_secret = _get(env, "AUTH_KEY_SECRET")
     if auth_key_secret is None:
@@ -186,7 +206,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     ttl_raw = _get(env, "TURN_TTL")
     turn_ttl = 3600
     if ttl_raw is not None:
-        if not ttl_raw.isdigit() or int(ttl_raw) <= 0:
+        if not ttl_raw.isdecimal() or int(ttl_raw) <= 0:
             raise ConfigError("TURN_TTL", f"expected a positive number of seconds, got {ttl_raw!r}")
         turn_ttl = int(ttl_raw)
 
@@ -205,6 +225,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
                     pass
             except OSError as exc:
                 raise ConfigError(name, f"cannot read {path}: {exc.strerror}") from None
+    if cert is not None:
+        _check_tls_pair(cert, key)
 
     return Settings(
         host=host,

@@ -1,5 +1,7 @@
 """service.config: every variable of SPEC section 2, its default and its one-line error."""
 
+import subprocess
+
 import pytest
 
 from service.config import ConfigError, load_settings
@@ -42,6 +44,11 @@ def test_api_keys_parsed() -> None:
         ({**BASE, "ARCHIVE_API_KEYS": f"crm:{'a' * 64},crm:{'b' * 64}"}, "ARCHIVE_API_KEYS"),
         ({**BASE, "OFFICE_HOURS_TZ": "Mars/Olympus"}, "OFFICE_HOURS_TZ"),
         ({**BASE, "SIP_UPSTREAM": "http://pbx"}, "SIP_UPSTREAM"),
+        ({**BASE, "SIP_UPSTREAM": "ws://pbx:99999"}, "SIP_UPSTREAM"),
+        ({**BASE, "SIP_UPSTREAM": "ws://pbx:ws"}, "SIP_UPSTREAM"),
+        ({**BASE, "PORT": "8\u00b2"}, "PORT"),
+        ({**BASE, "TURN_TTL": "\u00b2"}, "TURN_TTL"),
+        ({**BASE, "TLS_CERT_FILE": "/etc/hostname", "TLS_KEY_FILE": "/etc/hostname"}, "TLS_CERT_FILE"),
         ({**BASE, "TURN_TTL": "-5"}, "TURN_TTL"),
         ({**BASE, "ICE_TRANSPORT_POLICY": "sometimes"}, "ICE_TRANSPORT_POLICY"),
         ({**BASE, "TLS_CERT_FILE": "/etc/hostname"}, "TLS_KEY_FILE"),
@@ -55,3 +62,14 @@ def test_bad_value_names_the_variable(env: dict[str, str], variable: str) -> Non
     assert info.value.variable == variable
     assert str(info.value).startswith(f"{variable}: ")
     assert "\n" not in str(info.value)
+
+
+def test_a_key_that_does_not_match_the_certificate_names_tls_key_file(tmp_path) -> None:
+    for name in ("a", "b"):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                        "-days", "1", "-keyout", tmp_path / f"{name}.key", "-out", tmp_path / f"{name}.pem"],
+                       check=True, capture_output=True)
+    load_settings({**BASE, "TLS_CERT_FILE": str(tmp_path / "a.pem"), "TLS_KEY_FILE": str(tmp_path / "a.key")})
+    with pytest.raises(ConfigError) as info:
+        load_settings({**BASE, "TLS_CERT_FILE": str(tmp_path / "a.pem"), "TLS_KEY_FILE": str(tmp_path / "b.key")})
+    assert info.value.variable == "TLS_KEY_FILE" and "\n" not in str(info.value)
