@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 
-from dotenv import dotenv_values
+from service.cli import environment as _environment
 
 from .paths import DOTENV
 
@@ -41,6 +40,4 @@ def ensure() -> None:
 
 def environment() -> dict[str, str]:
     """`.env` under `os.environ` (the environment wins), as `python -m service` reads it."""
-    values = {k: v for k, v in dotenv_values(DOTENV).items() if v is not None}
-    values.update(os.environ)
-    return values
+    return _environment(str(DOTENV))
