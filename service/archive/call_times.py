@@ -6,12 +6,12 @@ import datetime as dt
 
 import aiomysql
 
-from .office_hours import CallTime, Holiday, parse_holiday_ids
+from .office_hours import FULL_DAY_NAMES, CallTime, Holiday, parse_holiday_ids
 
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _CALL_TIME_SQL = (
     "SELECT ct_default_start, ct_default_stop, "
-    + ", ".join(f"ct_{d}_start, ct_{d}_stop" for d in _WEEKDAYS)
+    # Monday first, as CallTime.weekdays.
+    + ", ".join(f"ct_{d}_start, ct_{d}_stop" for d in FULL_DAY_NAMES)
     + ", ct_holidays FROM vicidial_call_times WHERE call_time_id = %s"
 )
 _HOLIDAYS_SQL = (

@@ -19,7 +19,7 @@ import datetime as dt
 import re
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
-_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 MAX_CALL_TIME_ID = 10  # vicidial_call_times.call_time_id is VARCHAR(10)
 
@@ -97,7 +97,7 @@ def parse_office_hours(text: str) -> OfficeHours:
 
 def _day(name: str, part: str) -> int:
     name = name.strip().lower()
-    for names in (DAY_NAMES, _FULL_DAY_NAMES):
+    for names in (DAY_NAMES, FULL_DAY_NAMES):
         if name in names:
             return names.index(name)
     raise OfficeHoursError(f"{part!r}: {name!r} is not a day (use mon, tue, wed, thu, fri, sat, sun)")
