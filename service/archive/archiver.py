@@ -80,8 +80,9 @@ async def archive_leads(pool: aiomysql.Pool, request: ArchiveRequest, *, attempt
         for attempt in range(1, attempts + 1):
             try:
                 tables = await schema.read_tables(conn)
-                progress = _Progress() if _transactional(tables) else kept
-                await _run_once(conn, request, tables, progress)
+                transactional = _transactional(tables)
+                progress = _Progress() if transactional else kept
+                await _run_once(conn, request, tables, transactional, progress)
                 return ArchiveResult(len(progress.found), progress.inserted, progress.updated, progress.deleted,
                                      progress.not_deleted, attempt)
             except pymysql.err.MySQLError as exc:
@@ -104,11 +105,11 @@ def _transactional(tables: dict[str, schema.Table]) -> bool:
 
 
 async def _run_once(
-    conn: aiomysql.Connection, request: ArchiveRequest, tables: dict[str, schema.Table], progress: _Progress
+    conn: aiomysql.Connection, request: ArchiveRequest, tables: dict[str, schema.Table], transactional: bool,
+    progress: _Progress,
 ) -> None:
     if schema.LIVE not in tables:
         schema.matching_columns(tables)  # raises, naming the missing table
-    transactional = _transactional(tables)
     # Ids outside lead_id's range are no lead, and never reach SQL.
     ids = [i for i in request.lead_ids if 0 <= i <= sql.MAX_LEAD_ID]
     async with conn.cursor() as cur:
