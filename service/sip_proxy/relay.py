@@ -68,6 +68,7 @@ class _Leg(asyncio.Protocol):
         self.close_sent = False
         self.close_received = False
         self.lost = False
+        self.read_holds = 0  # full sockets this one waits for before it is read again
 
     def write(self, data: bytes) -> None:
         transport = self.transport
@@ -85,14 +86,29 @@ class _Leg(asyncio.Protocol):
     def other(self) -> "_Leg":
         raise NotImplementedError
 
-    # The other leg's socket is full: stop reading this one until it drains (backpressure end to end).
+    # This socket is full: stop reading both until it drains (backpressure end to end). The other leg relays
+    # into it, and this leg's own peer fills it too (pongs, SIP 403s), so reading that peer must stop as well.
     def pause_writing(self) -> None:
-        if self.relay is not None:
-            _set_reading(self.other().transport, False)
+        if self.relay is not None and not self.relay.closing:  # closing: only Close frames are read, see finish
+            self.hold_reading()
+            self.other().hold_reading()
 
     def resume_writing(self) -> None:
         if self.relay is not None:
-            _set_reading(self.other().transport, True)
+            self.release_reading()
+            self.other().release_reading()
+
+    def hold_reading(self) -> None:
+        self.read_holds += 1
+        if self.read_holds == 1:
+            _set_reading(self.transport, False)
+
+    def release_reading(self) -> None:
+        if self.read_holds == 0:  # a resume without its pause (before the relay was wired up)
+            return
+        self.read_holds -= 1
+        if self.read_holds == 0:
+            _set_reading(self.transport, True)
 
     def eof_received(self) -> bool:
         return False  # half-closed makes no sense for a WebSocket: close
@@ -265,6 +281,10 @@ class Relay:
             self._deadlines.cancel(self._expiry)
         if not self.browser.lost:
             self.stats.close(code)
+        for leg in (self.browser, self.upstream):  # read again: the peers' Close frames must get through
+            if leg.read_holds:
+                leg.read_holds = 0
+                _set_reading(leg.transport, True)
         if code in (CLOSE_EXPIRED, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_PROTOCOL, CLOSE_INTERNAL):
             log.info("closing session of user %s (customer %s): %d %s", self._username,
                      self.session.customer_id, code, reason.decode())

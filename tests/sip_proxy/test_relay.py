@@ -462,6 +462,35 @@ async def test_a_new_message_inside_a_fragmented_one_closes_with_1002(relay, rel
         raw.close()
 
 
+async def test_a_browser_that_pings_but_never_reads_is_not_buffered_without_bound(relay, relay_settings):
+    """Pongs (and 403s) go to the browser's own socket: when it is full, the relay stops reading that browser."""
+    import socket
+
+    from service.sip_proxy import handshake
+
+    query = session_query(relay_settings.auth_key_secret, new_username())
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel absorbs little of what is not read
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (relay.server.host, relay.server.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    key = handshake.new_key()
+    writer.write(handshake.request_bytes(f"ws://127.0.0.1/ws?{urlencode(query)}", key))
+    handshake.check_response((await reader.readuntil(b"\r\n\r\n"))[:-4], key)
+    try:
+        ping = wsframe.encode(wsframe.OP_PING, b"x" * 125, mask=True)
+        writer.write(ping * 32_000)  # 4 MB of pings, 4 MB of pongs that are never read
+        (session,) = relay.app[RELAYS]
+        buffered = session.browser.transport.get_write_buffer_size
+        for _ in range(100):  # until the relay stops reading this browser (it never reads, so for good)
+            await asyncio.sleep(0.05)
+            if buffered() > 1 << 20 or session.browser.read_holds:
+                break
+        assert session.browser.read_holds and buffered() < 1 << 20
+    finally:
+        writer.transport.abort()
+
+
 async def test_readiness_reports_the_upstream(relay, aiohttp_client, make_settings, stack_env):
     from service.app import create_app
 
