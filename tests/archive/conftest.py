@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -19,7 +20,18 @@ from service.config import DatabaseConfig
 API_KEY = "test-archive-key-0123456789"
 KEY_ENTRY = f"tester:{hashlib.sha256(API_KEY.encode()).hexdigest()}"
 AUTH = {"Authorization": f"Key={API_KEY}", "Content-Type": "application/json"}
+PATH = "/vicidial/leads/archive"
 
+
+def body(lead_ids: Any, insert: bool = True, update: bool = True, delete: bool = True) -> str:
+    """A request body, all three steps on unless said."""
+    return json.dumps({"insert_leads": insert, "update_leads": update, "delete_leads": delete, "lead_ids": lead_ids})
+
+
+async def post(client: Any, data: Any, headers: dict[str, str] = AUTH) -> tuple[int, Any]:
+    """POST to the archive API: the HTTP status and the JSON answer."""
+    resp = await client.post(PATH, data=data, headers=headers)
+    return resp.status, await resp.json()
 
 
 @dataclasses.dataclass

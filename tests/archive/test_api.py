@@ -7,20 +7,9 @@ import json
 
 import pytest
 
-from .conftest import API_KEY, AUTH
+from .conftest import API_KEY, AUTH, PATH, body, post
 
 pytestmark = pytest.mark.stack
-
-PATH = "/vicidial/leads/archive"
-
-
-def body(lead_ids, insert=True, update=True, delete=True) -> str:
-    return json.dumps({"insert_leads": insert, "update_leads": update, "delete_leads": delete, "lead_ids": lead_ids})
-
-
-async def post(client, data, headers=AUTH):
-    resp = await client.post(PATH, data=data, headers=headers)
-    return resp.status, await resp.json()
 
 
 async def test_seed_example_archives_and_deletes(client, fresh_db) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import threading
 
@@ -15,20 +14,9 @@ from service import db as service_db
 from service.archive import archiver
 from service.archive.request import ArchiveRequest
 
-from .conftest import AUTH
+from .conftest import body, post
 
 pytestmark = pytest.mark.stack
-
-PATH = "/vicidial/leads/archive"
-
-
-def body(lead_ids, insert=True, update=True, delete=True) -> str:
-    return json.dumps({"insert_leads": insert, "update_leads": update, "delete_leads": delete, "lead_ids": lead_ids})
-
-
-async def post(client, data):
-    resp = await client.post(PATH, data=data, headers=AUTH)
-    return resp.status, await resp.json()
 
 
 @pytest.fixture

@@ -19,11 +19,10 @@ from service.app import create_app
 from service.archive.openapi import REQUEST_SCHEMA, document
 from service.config import load_settings
 
-from .conftest import AUTH, KEY_ENTRY, ArchiveDb
+from .conftest import AUTH, KEY_ENTRY, PATH, ArchiveDb
 
 pytestmark = pytest.mark.stack
 
-PATH = "/vicidial/leads/archive"
 SEED_400S = {
     "insert_leads must be a boolean value", "update_leads must be a boolean value",
     "delete_leads must be a boolean value", "lead_ids must only contain integer values",
