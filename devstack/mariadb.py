@@ -161,6 +161,10 @@ def ensure_schema(db: DatabaseConfig, database: str | None = None, *, demo_leads
         cur.execute(f"USE `{name}`")
         cur.execute("SET SESSION sql_mode='NO_ENGINE_SUBSTITUTION'")
         run_sql_file(cur, CONFIG / "mariadb" / "schema.sql")
+        # Only a missing archive is made; an existing one (perhaps a real ViciDial's) is never altered.
+        if not cur.execute("SHOW TABLES LIKE 'vicidial_list_archive'"):
+            cur.execute("CREATE TABLE vicidial_list_archive LIKE vicidial_list")
+            cur.execute("ALTER TABLE vicidial_list_archive MODIFY lead_id INT(9) UNSIGNED NOT NULL")
         if demo_leads:
             cur.execute(leads_sql(500, only_if_empty=True))
 

@@ -30,7 +30,10 @@ async def create_pool(db: DatabaseConfig, *, minsize: int = 1, maxsize: int = 10
         charset="utf8mb4",
         autocommit=True,
         pool_recycle=3600,
-        init_command=f"SET SESSION sql_mode='{SESSION_SQL_MODE}', SESSION time_zone='+00:00'",
+        # A row lock held by the dialer fails our statement within 5 s (then the archive retries it), instead of
+        # the server's 50 s default during which our own locks would stall the dialer in turn.
+        init_command=(f"SET SESSION sql_mode='{SESSION_SQL_MODE}', SESSION time_zone='+00:00',"
+                      " SESSION innodb_lock_wait_timeout=5"),
     )
 
 

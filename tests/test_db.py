@@ -1,4 +1,4 @@
-"""service.db: a connection closed on error still hands its place in the pool to whoever waits for one."""
+"""service.db: sessions fit ViciDial's data, and a connection closed on error still hands its place in the pool on."""
 
 from __future__ import annotations
 
@@ -36,3 +36,17 @@ async def test_a_waiter_gets_a_connection_when_the_holder_fails(db_config) -> No
     finally:
         pool.close()
         await pool.wait_closed()
+
+
+async def test_sessions_copy_zero_dates_and_do_not_wait_50_s_for_a_lock(db_config) -> None:
+    pool = await db.create_pool(db_config, minsize=1, maxsize=1)
+    try:
+        async with db.connection(pool) as conn, conn.cursor() as cur:
+            await cur.execute("SELECT @@SESSION.sql_mode, @@SESSION.time_zone, @@SESSION.innodb_lock_wait_timeout")
+            sql_mode, time_zone, lock_wait = await cur.fetchone()
+    finally:
+        pool.close()
+        await pool.wait_closed()
+    assert "NO_ZERO_DATE" not in sql_mode and "STRICT_TRANS_TABLES" not in sql_mode
+    assert time_zone == "+00:00"
+    assert lock_wait == 5

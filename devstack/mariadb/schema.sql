@@ -52,9 +52,8 @@ index list_phone (list_id,phone_number),
 index list_status (list_id,status)
 ) ENGINE=MyISAM;
 
--- Not made by ViciDial's installer; admins make it this way (docs/LEAD_ARCHIVING.txt).
-CREATE TABLE IF NOT EXISTS vicidial_list_archive LIKE vicidial_list;
-ALTER TABLE vicidial_list_archive MODIFY lead_id INT(9) UNSIGNED NOT NULL;
+-- vicidial_list_archive is not made by ViciDial's installer: devstack/mariadb.py makes it the admins' way
+-- (docs/LEAD_ARCHIVING.txt), and only where it is missing.
 
 CREATE TABLE IF NOT EXISTS vicidial_call_times (
 call_time_id VARCHAR(10) PRIMARY KEY NOT NULL,
