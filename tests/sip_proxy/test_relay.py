@@ -420,7 +420,6 @@ async def test_an_unmasked_frame_from_a_browser_closes_with_1002(relay, relay_se
         raw.close()
 
 
-
 async def test_a_frame_arriving_byte_by_byte_is_relayed(relay, relay_settings):
     """A read may hold a single byte of a frame (TCP delivers what it likes): the fast path must not index past it."""
     username = new_username()
