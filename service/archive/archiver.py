@@ -76,27 +76,37 @@ class _Progress:
 async def archive_leads(pool: aiomysql.Pool, request: ArchiveRequest, *, attempts: int = ATTEMPTS) -> ArchiveResult:
     """Run the request's steps, retrying deadlocks and lock waits; domain errors change nothing."""
     async with db.connection(pool) as conn:
-        kept = _Progress()  # survives attempts only where statements commit one by one
-        for attempt in range(1, attempts + 1):
-            try:
-                tables = await schema.read_tables(conn)
-                transactional = _transactional(tables)
-                progress = _Progress() if transactional else kept
-                await _run_once(conn, request, tables, transactional, progress)
-                return ArchiveResult(len(progress.found), progress.inserted, progress.updated, progress.deleted,
-                                     progress.not_deleted, attempt)
-            except pymysql.err.MySQLError as exc:
-                code = exc.args[0] if exc.args else None
-                if code not in RETRYABLE:
-                    raise
-                # After a lock wait timeout InnoDB has rolled back only the statement: end the rest too.
-                await conn.rollback()
-                if attempt == attempts:
-                    raise DatabaseBusy(
-                        f"the database stayed busy ({RETRYABLE[code]}) through {attempts} attempts; no lead was"
-                        " deleted without a matching archive copy, and the request can be sent again"
-                    ) from exc
-                await asyncio.sleep(random.uniform(0.02, 0.1) * attempt)
+        try:
+            return await _with_retries(conn, request, attempts)
+        except (LeadsNotFound, SchemaMismatch) as exc:
+            # A refusal is an answer, not a failure: its attempt rolled back and read every result, so the
+            # connection is clean and goes back to the pool (an exception passing through is closed with it).
+            refusal = exc
+    raise refusal
+
+
+async def _with_retries(conn: aiomysql.Connection, request: ArchiveRequest, attempts: int) -> ArchiveResult:
+    kept = _Progress()  # survives attempts only where statements commit one by one
+    for attempt in range(1, attempts + 1):
+        try:
+            tables = await schema.read_tables(conn)
+            transactional = _transactional(tables)
+            progress = _Progress() if transactional else kept
+            await _run_once(conn, request, tables, transactional, progress)
+            return ArchiveResult(len(progress.found), progress.inserted, progress.updated, progress.deleted,
+                                 progress.not_deleted, attempt)
+        except pymysql.err.MySQLError as exc:
+            code = exc.args[0] if exc.args else None
+            if code not in RETRYABLE:
+                raise
+            # After a lock wait timeout InnoDB has rolled back only the statement: end the rest too.
+            await conn.rollback()
+            if attempt == attempts:
+                raise DatabaseBusy(
+                    f"the database stayed busy ({RETRYABLE[code]}) through {attempts} attempts; no lead was"
+                    " deleted without a matching archive copy, and the request can be sent again"
+                ) from exc
+            await asyncio.sleep(random.uniform(0.02, 0.1) * attempt)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from service.appkeys import DB_POOL
+
 from .conftest import API_KEY, AUTH, PATH, body, post
 
 pytestmark = pytest.mark.stack
@@ -101,6 +103,17 @@ async def test_lead_ids_that_do_not_exist_change_nothing(client, fresh_db) -> No
     assert answer == {"message": "lead_ids does not exist", "lead_errors": 3, "lead_ids": [999999, -1, 2**70],
                       "status": 400}
     assert fresh_db.snapshot() == before
+
+
+async def test_a_refused_request_gives_its_connection_back_to_the_pool(client, fresh_db) -> None:
+    """A 400 found by the database is an answer, not a failure: the clean connection is reused, not closed."""
+    ids = fresh_db.add_leads(1)
+    pool = client.app[DB_POOL]
+    assert (await post(client, body(ids, delete=False)))[0] == 200
+    in_pool = pool.size
+    for _ in range(3):
+        assert (await post(client, body([ids[0], 999999])))[0] == 400
+    assert pool.size == pool.freesize == in_pool
 
 
 async def test_already_archived_leads_do_not_exist(client, fresh_db) -> None:
