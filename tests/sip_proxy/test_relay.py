@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import aiohttp
@@ -378,16 +380,21 @@ def _register(username: str) -> bytes:
             f"Content-Length: 0\r\n\r\n").encode()
 
 
-async def _raw(relay, relay_settings, username: str) -> RawWebSocket:
+@contextlib.asynccontextmanager
+async def _raw(relay, relay_settings, username: str) -> AsyncIterator[RawWebSocket]:
+    """A raw WebSocket through the relay for `username`, closed however the test ends."""
     query = session_query(relay_settings.auth_key_secret, username)
-    return await RawWebSocket.connect(relay.server.host, relay.server.port, f"/ws?{urlencode(query)}")
+    raw = await RawWebSocket.connect(relay.server.host, relay.server.port, f"/ws?{urlencode(query)}")
+    try:
+        yield raw
+    finally:
+        raw.close()
 
 
 async def test_a_fragmented_register_is_reassembled_and_answered(relay, relay_settings):
     username = new_username()
-    raw = await _raw(relay, relay_settings, username)
     message = _register(username)
-    try:
+    async with _raw(relay, relay_settings, username) as raw:
         raw.send_raw(wsframe.encode(wsframe.OP_TEXT, message[:40], mask=True, fin=False))
         raw.send_raw(wsframe.encode(wsframe.OP_PING, b"are you there", mask=True))  # between fragments: allowed
         raw.send_raw(wsframe.encode(wsframe.OP_CONTINUATION, message[40:], mask=True))
@@ -395,70 +402,53 @@ async def test_a_fragmented_register_is_reassembled_and_answered(relay, relay_se
         pong, answer = sorted(frames, key=lambda f: f[0] & 0x0F != wsframe.OP_PONG)
         assert pong[0] & 0x0F == wsframe.OP_PONG and pong[1] == b"are you there"
         assert answer[0] == 0x81 and answer[1].startswith(b"SIP/2.0 401")  # Kamailio's digest challenge, as text
-    finally:
-        raw.close()
 
 
 async def test_a_binary_register_gets_a_text_answer(relay, relay_settings):
     username = new_username()
-    raw = await _raw(relay, relay_settings, username)
-    try:
+    async with _raw(relay, relay_settings, username) as raw:
         raw.send_raw(wsframe.encode(wsframe.OP_BINARY, _register(username), mask=True))
         first, payload, _, _ = await asyncio.wait_for(raw.next_frame(), 5)
         assert first & 0x0F == wsframe.OP_TEXT and payload.startswith(b"SIP/2.0 401")
-    finally:
-        raw.close()
 
 
 async def test_an_unmasked_frame_from_a_browser_closes_with_1002(relay, relay_settings):
-    raw = await _raw(relay, relay_settings, new_username())
-    try:
+    async with _raw(relay, relay_settings, new_username()) as raw:
         raw.send_raw(wsframe.encode(wsframe.OP_TEXT, b"OPTIONS sip:x SIP/2.0\r\n\r\n", mask=False))
         first, payload, _, _ = await asyncio.wait_for(raw.next_frame(), 5)
         assert first & 0x0F == wsframe.OP_CLOSE and wsframe.parse_close(payload) == 1002
-    finally:
-        raw.close()
 
 
 async def test_a_frame_arriving_byte_by_byte_is_relayed(relay, relay_settings):
     """A read may hold a single byte of a frame (TCP delivers what it likes): the fast path must not index past it."""
     username = new_username()
-    raw = await _raw(relay, relay_settings, username)
-    try:
+    async with _raw(relay, relay_settings, username) as raw:
         for byte in wsframe.encode(wsframe.OP_TEXT, _register(username), mask=True):
             raw.send_raw(bytes((byte,)))
             await raw.writer.drain()
             await asyncio.sleep(0.001)
         first, payload, _, _ = await asyncio.wait_for(raw.next_frame(), 5)
         assert first == 0x81 and payload.startswith(b"SIP/2.0 401")
-    finally:
-        raw.close()
 
 
 async def test_a_lower_case_register_for_another_user_gets_403(relay, relay_settings):
     """Kamailio reads method names in any case ("register" is a REGISTER), so the identity check must too."""
     username = new_username()
-    raw = await _raw(relay, relay_settings, username)
-    try:
+    async with _raw(relay, relay_settings, username) as raw:
         spoof = _register(username).replace(f"<sip:{username}@".encode(), b"<sip:1002@").replace(b"REGISTER", b"register")
         raw.send_raw(wsframe.encode(wsframe.OP_TEXT, spoof, mask=True))
         first, payload, _, _ = await asyncio.wait_for(raw.next_frame(), 5)
         assert first == 0x81 and payload.startswith(b"SIP/2.0 403")
-    finally:
-        raw.close()
 
 async def test_a_new_message_inside_a_fragmented_one_closes_with_1002(relay, relay_settings):
     """RFC 6455 5.4: a data frame other than a continuation while a fragmented message is open is an error."""
     username = new_username()
-    raw = await _raw(relay, relay_settings, username)
     message = _register(username)
-    try:
+    async with _raw(relay, relay_settings, username) as raw:
         raw.send_raw(wsframe.encode(wsframe.OP_TEXT, message[:40], mask=True, fin=False))
         raw.send_raw(wsframe.encode(wsframe.OP_TEXT, message, mask=True))
         first, payload, _, _ = await asyncio.wait_for(raw.next_frame(), 5)
         assert first & 0x0F == wsframe.OP_CLOSE and wsframe.parse_close(payload) == 1002
-    finally:
-        raw.close()
 
 
 async def test_a_browser_that_pings_but_never_reads_is_not_buffered_without_bound(relay, relay_settings):
