@@ -70,18 +70,9 @@ export class Phone extends EventTarget {
     this.everRegistered = false;
     this.finished = false; // expired or failed for good: nothing reconnects
     this.message = ""; // why, when finished
-    this.session = null;
-    this.peer = "";
-    this.direction = null;
-    this.muted = false;
-    this.held = false;
-    this.holdPending = false;
-    this.startedAt = null;
-    this.endCause = null;
+    this.resetCall(null, null, "");
     this.autoAnswer = false;
     this.micId = "";
-    this.dtmfSent = "";
-    this.dtmfReceived = "";
     this.turnRefresh = null;
     this.expiryTimer = null;
     this.warned = false;
@@ -439,7 +430,8 @@ export class Phone extends EventTarget {
     if (this.autoAnswer) setTimeout(() => this.session === session && this.call === "ringing" && this.answer(), 0);
   }
 
-  adopt(session, direction, peer) {
+  /** The per-call state, fresh for each call (and before the first). */
+  resetCall(session, direction, peer) {
     this.session = session;
     this.direction = direction;
     this.peer = peer;
@@ -450,6 +442,10 @@ export class Phone extends EventTarget {
     this.endCause = null;
     this.dtmfSent = "";
     this.dtmfReceived = "";
+  }
+
+  adopt(session, direction, peer) {
+    this.resetCall(session, direction, peer);
     const mine = (fn) => (...args) => { if (this.session === session) fn(...args); };
     session.on("SessionDescriptionHandler-created", (sdh) => {
       this.tuneIce(sdh);
