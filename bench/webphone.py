@@ -17,16 +17,13 @@ from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
 from devstack import __main__ as devstack
+from devstack import chromium
 from service.app import create_app
 from service.config import load_settings
 from service.sip_proxy import agents
 from service.sip_proxy.links import webphone_url
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
-    "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-]
+CHROMIUM, CHROMIUM_ARGS = chromium.EXECUTABLE, chromium.ARGS
 LOADS = 10
 CALLS = 15
 TARGET_REGISTERED_MS = 1000

@@ -19,16 +19,13 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright
 
+from devstack import chromium
 from service.app import create_app
 from service.config import Settings
 from service.sip_proxy import agents
 from service.sip_proxy.links import webphone_url
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
-    "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-]
+CHROMIUM, CHROMIUM_ARGS = chromium.EXECUTABLE, chromium.ARGS
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
