@@ -40,7 +40,8 @@ class SipParseError(ValueError):
 Kind = Literal["request", "response", "keepalive"]
 
 
-_KNOWN_METHODS = frozenset(m.encode() for m in METHODS)
+KNOWN_METHODS = frozenset(m.encode() for m in METHODS)
+"""METHODS as bytes, for checks on raw frames."""
 _CR, _LF = 13, 10
 
 
@@ -73,7 +74,7 @@ def classify(frame: bytes) -> tuple[Kind, bytes]:
         uri_end > space + 1
         and frame[uri_end:eol] == b" SIP/2.0"
         and frame.find(b" ", space + 1, uri_end) < 0
-        and (method in _KNOWN_METHODS or _BTOKEN.fullmatch(method))
+        and (method in KNOWN_METHODS or _BTOKEN.fullmatch(method))
     ):
         return "request", method
     raise SipParseError("not a SIP start line")

@@ -6,9 +6,8 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from .sip import METHODS
+from .sip import KNOWN_METHODS
 
-_KNOWN_METHODS = frozenset(m.encode() for m in METHODS)
 
 FROM_BROWSER = "browser"
 FROM_UPSTREAM = "upstream"
@@ -32,7 +31,7 @@ class RelayStats:
         self.turn_issued = 0
 
     def request(self, direction: str, method: bytes) -> None:
-        key = (direction, method if method in _KNOWN_METHODS else b"other")
+        key = (direction, method if method in KNOWN_METHODS else b"other")
         self.requests[key] = self.requests.get(key, 0) + 1
 
     def response(self, direction: str, code: bytes) -> None:
