@@ -55,14 +55,21 @@ class Session:
 
 
 def parse_expire_date(raw: str) -> datetime:
-    """ISO 8601 to an aware UTC datetime; no offset means UTC. ValueError if it is not a date-time."""
+    """ISO 8601 to an aware UTC datetime; no offset means UTC.
+
+    ValueError if it is not a date-time, or if its UTC instant falls outside the years 1-9999 that a
+    datetime holds (`9999-12-31T23:59:59-23:59`, `0001-01-01T00:00:00+01:00`): those are malformed too.
+    """
     text = raw.strip()
     if not text or len(text) > 40 or not text[:4].isdigit():
         raise ValueError("not an ISO 8601 date-time")
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("the date-time is outside the years 1-9999 in UTC") from None
 
 
 def _int(query: Mapping[str, str], name: str) -> int:

@@ -17,6 +17,10 @@ const IPV6 = /^\[[0-9A-Fa-f:.]{2,45}\]$/;
 const ISO_DATETIME =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
 
+// The instants a Python datetime holds (years 1 to 9999 in UTC): the server calls anything outside malformed.
+const FIRST_MS = -62135596800000; // 0001-01-01T00:00:00Z
+const LAST_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
+
 /** Parse an ISO 8601 date-time to epoch milliseconds, or NaN. A value without an offset is UTC. */
 export function parseExpireDate(text) {
   const m = ISO_DATETIME.exec(String(text).trim());
@@ -25,8 +29,12 @@ export function parseExpireDate(text) {
   const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s].map(Number);
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return NaN;
   const ms = frac ? Math.floor(Number(`0.${frac}`) * 1000) : 0;
-  let t = Date.UTC(year, month - 1, day, hour, minute, second, ms);
-  if (new Date(t).getUTCDate() !== day) return NaN; // 31 February and friends
+  // Not Date.UTC, which reads the years 0-99 as 1900-1999.
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, ms);
+  if (date.getUTCDate() !== day) return NaN; // 31 February and friends
+  let t = date.getTime();
   if (zone && zone !== "Z" && zone !== "z") {
     const sign = zone[0] === "-" ? -1 : 1;
     const digits = zone.slice(1).replace(":", "");
@@ -35,6 +43,8 @@ export function parseExpireDate(text) {
     if (offH > 23 || offM > 59) return NaN;
     t -= sign * (offH * 60 + offM) * 60000;
   }
+  // 9999-12-31T23:59:59-23:59 and 0001-01-01T00:00:00+01:00 spell instants outside those years: malformed.
+  if (t < FIRST_MS || t > LAST_MS) return NaN;
   return t;
 }
 

@@ -1,6 +1,8 @@
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from service.sip_proxy import auth_key
 from service.sip_proxy.session import SessionError, parse_expire_date, parse_session
@@ -41,6 +43,8 @@ def test_missing_parameters_are_named():
     ("customer_id", "abc"), ("customer_id", "-1"), ("user_id", "1.5"), ("user_id", "١٢"),
     ("username", "bob smith"), ("username", "a\nb"), ("username", "x" * 65), ("username", "bob@host"),
     ("expire_date", "tomorrow"), ("expire_date", "2026-13-01T00:00:00"),
+    # Valid ISO 8601 whose UTC instant no datetime can hold.
+    ("expire_date", "9999-12-31T23:59:59-23:59"), ("expire_date", "0001-01-01T00:00:00+01:00"),
 ])
 def test_malformed_parameters_are_refused_with_401(name, value):
     q = query()
@@ -80,3 +84,46 @@ def test_a_date_without_offset_is_utc_and_offsets_are_honoured():
     # 13:00+02:00 is 11:00 UTC: before NOW although its wall-clock digits are after it.
     assert refused(query(expire_date="2026-06-01T13:00:00+02:00")).reason == "session_expired"
     assert parse_session(query(expire_date="2026-06-01T15:00:00+02:00"), SECRET, NOW).seconds_left(NOW) == 3600
+
+
+FIRST_SECOND = (date(1, 1, 1).toordinal() - date(1970, 1, 1).toordinal()) * 86400
+LAST_SECOND = (date(9999, 12, 31).toordinal() - date(1970, 1, 1).toordinal()) * 86400 + 86399
+
+
+@given(
+    day=st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)),
+    second=st.integers(0, 86399),
+    offset_minutes=st.integers(-(23 * 60 + 59), 23 * 60 + 59) | st.none(),
+    separator=st.sampled_from("T "),
+)
+@example(day=date(9999, 12, 31), second=86399, offset_minutes=-(23 * 60 + 59), separator="T")
+@example(day=date(1, 1, 1), second=0, offset_minutes=60, separator="T")
+@example(day=date(1, 1, 1), second=3600, offset_minutes=60, separator="T")
+@example(day=date(9999, 12, 31), second=0, offset_minutes=None, separator=" ")
+def test_extreme_dates_and_offsets_are_a_utc_instant_or_malformed(day, second, offset_minutes, separator):
+    """Every date and offset ISO 8601 can spell gives either its exact UTC instant or ValueError (a 401 for a
+    bad parameter), never another exception: the instant is worked out here in plain integers."""
+    hms = f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+    zone = ""
+    if offset_minutes is not None:
+        sign = "-" if offset_minutes < 0 else "+"
+        zone = f"{sign}{abs(offset_minutes) // 60:02d}:{abs(offset_minutes) % 60:02d}"
+    text = f"{day.isoformat()}{separator}{hms}{zone}"
+    expected = (day.toordinal() - date(1970, 1, 1).toordinal()) * 86400 + second - 60 * (offset_minutes or 0)
+    if FIRST_SECOND <= expected <= LAST_SECOND:
+        value = parse_expire_date(text)
+        assert value.tzinfo is timezone.utc and value.timestamp() == expected
+        assert value - datetime(1970, 1, 1, tzinfo=timezone.utc) == timedelta(seconds=expected)
+    else:
+        with pytest.raises(ValueError):
+            parse_expire_date(text)
+
+
+@given(st.text(max_size=48))
+def test_any_text_parses_or_raises_value_error(text):
+    try:
+        value = parse_expire_date(text)
+    except ValueError:
+        return
+    assert value.tzinfo is timezone.utc
+    value.timestamp()  # a datetime the relay's expiry timer and TURN credentials can use

@@ -55,6 +55,8 @@ MALFORMED = [
     ("username", "x" * 65, "username must be"),
     ("expire_date", "2026-02-30T00:00:00Z", "expire_date must be"),
     ("expire_date", "31/12/2026", "expire_date must be"),
+    ("expire_date", "9999-12-31T23:59:59-23:59", "expire_date must be"),
+    ("expire_date", "0001-01-01T00:00:00+01:00", "expire_date must be"),
     ("debug_console", "yes", "debug_console must be"),
     ("crm_origin", "https://crm.example.com/path", "crm_origin must be"),
 ]
@@ -82,6 +84,10 @@ async def test_expiry_is_judged_against_the_clock(modules) -> None:
 EXPIRE_DATES = [
     "2026-12-01T17:00:00Z", "2026-12-01T17:00:00+02:00", "2026-12-01 17:00:00", "2026-12-01T17:00",
     "2026-12-01T17:00:00.250-05:30", "2026-12-01", "2026-12-01T17:00:00+0530", "2026-13-01T00:00:00Z", "soon", "",
+    # The edges of what a datetime holds, and two-digit years (which Date.UTC would read as 19xx).
+    "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59+23:59",
+    "0001-01-01T00:00:00-23:59", "9999-12-31T23:59:59.999Z", "0001-01-01T00:59:59+01:00", "0001-01-01T01:00:00+01:00",
+    "0050-06-01T12:00:00Z", "0000-01-01T00:00:00Z",
 ]
 
 
