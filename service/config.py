@@ -75,6 +75,7 @@ class Settings:
     auth_key_secret: str = ""
     turn_secret: str | None = None
     turn_ttl: int = 3600
+    turn_port: int = 3478
     ice_transport_policy: Literal["all", "relay"] = "all"
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
@@ -239,6 +240,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         auth_key_secret=auth_key_secret,
         turn_secret=_get(env, "TURN_SECRET"),
         turn_ttl=turn_ttl,
+        turn_port=_port(env, "TURN_PORT", 3478),
         ice_transport_policy=policy,  # type: ignore[arg-type]
         tls_cert_file=cert,
         tls_key_file=key,

@@ -16,7 +16,7 @@ def test_defaults() -> None:
     assert s.archive_api_keys == ()
     assert s.office_hours == "mon-fri 08:00-17:00"
     assert s.sip_upstream == "ws://127.0.0.1:8088"
-    assert s.turn_secret is None and s.turn_ttl == 3600
+    assert s.turn_secret is None and s.turn_ttl == 3600 and s.turn_port == 3478
     assert s.ice_transport_policy == "all"
     assert not s.tls and s.allowed_origins == ()
 
@@ -50,6 +50,8 @@ def test_api_keys_parsed() -> None:
         ({**BASE, "TURN_TTL": "\u00b2"}, "TURN_TTL"),
         ({**BASE, "TLS_CERT_FILE": "/etc/hostname", "TLS_KEY_FILE": "/etc/hostname"}, "TLS_CERT_FILE"),
         ({**BASE, "TURN_TTL": "-5"}, "TURN_TTL"),
+        ({**BASE, "TURN_PORT": "0"}, "TURN_PORT"),
+        ({**BASE, "TURN_PORT": "3478/udp"}, "TURN_PORT"),
         ({**BASE, "ICE_TRANSPORT_POLICY": "sometimes"}, "ICE_TRANSPORT_POLICY"),
         ({**BASE, "TLS_CERT_FILE": "/etc/hostname"}, "TLS_KEY_FILE"),
         ({**BASE, "TLS_CERT_FILE": "/nonexistent.pem", "TLS_KEY_FILE": "/nonexistent.key"}, "TLS_CERT_FILE"),

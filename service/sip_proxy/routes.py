@@ -22,7 +22,6 @@ from .stats import RelayCollector, RelayStats
 RELAYS = web.AppKey("sip_relays", set)  # set[Relay]: every open session, so shutdown can close them all
 STATS = web.AppKey("sip_relay_stats", RelayStats)
 DEADLINES = web.AppKey("sip_relay_deadlines", Deadlines)
-DEFAULT_TURN_PORT = 3478
 
 
 async def ws(request: web.Request) -> web.StreamResponse:
@@ -82,14 +81,22 @@ async def turn_credentials(request: web.Request) -> web.Response:
     """GET /webphone/turn-credentials: TURN REST API credentials for a session (SPEC section 6)."""
     app = request.app
     settings = app[SETTINGS]
+    header = request.headers.get("Host")
+    try:
+        # The host the page called goes into the URIs; without a Host header (HTTP/1.0), the service's own.
+        host = settings.host if header is None else turn.host_from_header(header)
+    except turn.BadHost as exc:
+        raise ApiError(400, {"message": str(exc), "reason": "bad_host"}) from None
     session = check_request(request, settings, app[STATS])
-    raw_port = request.query.get("turn_port", "")  # a plain GET: the request ends right after
-    port = int(raw_port) if raw_port.isascii() and raw_port.isdigit() and 0 < int(raw_port) < 65536 else DEFAULT_TURN_PORT
+    try:
+        port = turn.port_from_query(request.query.get("turn_port"), settings.turn_port)
+    except turn.BadPort as exc:
+        raise ApiError(400, {"message": str(exc), "reason": "bad_turn_port"}) from None
     try:
         body = turn.credentials(
             secret=settings.turn_secret,
             session=session,
-            host=request.url.host or settings.host,
+            host=host,
             port=port,
             ttl_max=settings.turn_ttl,
             ice_transport_policy=settings.ice_transport_policy,

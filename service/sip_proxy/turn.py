@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import ipaddress
 import math
+import re
 from typing import Any
 
 from .session import Session
@@ -26,6 +27,51 @@ class TurnUnavailable(Exception):
 
 def password_for(secret: str, username: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()).decode("ascii")
+
+
+# A DNS name of RFC 1123 labels (a dotted IPv4 address fits it too).
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+_IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]{2,45}")
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+class BadHost(ValueError):
+    """A Host header that is not a host name or an IP literal with an optional port."""
+
+
+def host_from_header(header: str) -> str:
+    """The host of an HTTP Host header (`name`, `1.2.3.4`, `[::1]`, each with an optional `:port`), for the
+    TURN URIs; raises `BadHost` for anything else (spaces, `?`, `#`, `@`, empty, a port out of range)."""
+    if header.startswith("["):
+        host, bracket, rest = header[1:].partition("]")
+        try:
+            # No zone id (fe80::1%eth0): a URI would need it escaped, and it means nothing to another machine.
+            ok = bool(bracket) and _IPV6_CHARS.fullmatch(host) is not None and ipaddress.ip_address(host).version == 6
+        except ValueError:
+            ok = False
+        if not ok:
+            raise BadHost("the Host header's bracketed address is not an IPv6 address")
+    else:
+        host, colon, port = header.partition(":")
+        rest = colon + port
+        if not _HOSTNAME.fullmatch(host):
+            raise BadHost("the Host header must be a host name or an IP address, with an optional :port")
+    if rest and not (rest[0] == ":" and _PORT.fullmatch(rest[1:]) and 1 <= int(rest[1:]) <= 65535):
+        raise BadHost("the Host header's port must be a number from 1 to 65535")
+    return host
+
+
+class BadPort(ValueError):
+    """A `turn_port` query parameter that is not a port number."""
+
+
+def port_from_query(raw: str | None, configured: int) -> int:
+    """The page's `turn_port`, or TURN_PORT when the page sent none; `BadPort` for anything but 1-65535."""
+    if raw is None or raw == "":
+        return configured
+    if not (_PORT.fullmatch(raw) and 1 <= int(raw) <= 65535):
+        raise BadPort(f"turn_port must be a port number from 1 to 65535 (or left out for this service's {configured})")
+    return int(raw)
 
 
 def uri_host(host: str) -> str:

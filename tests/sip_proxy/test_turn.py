@@ -47,3 +47,26 @@ def test_relay_policy_and_ipv6_hosts():
 def test_no_secret_no_credentials():
     with pytest.raises(turn.TurnUnavailable):
         creds(secret=None)
+
+
+@pytest.mark.parametrize("header,host", [
+    ("phone.example.com", "phone.example.com"), ("PHONE.example.com:443", "PHONE.example.com"),
+    ("10.0.0.1:8080", "10.0.0.1"), ("[2001:db8::1]:8443", "2001:db8::1"), ("[::1]", "::1"),
+])
+def test_host_headers_that_name_a_host(header, host):
+    assert turn.host_from_header(header) == host
+
+
+@pytest.mark.parametrize("header", ["a b", "a..b", "-a.example", "é.example", "x" * 64, "a\nb", "x:", "x:65536",
+                                    "[::1]x", "[fe80::1%eth0]", "a:b:c"])
+def test_host_headers_that_do_not(header):
+    with pytest.raises(turn.BadHost):
+        turn.host_from_header(header)
+
+
+def test_turn_port_from_the_query_or_the_configuration():
+    assert turn.port_from_query(None, 13478) == 13478 and turn.port_from_query("", 13478) == 13478
+    assert turn.port_from_query("3479", 13478) == 3479 and turn.port_from_query("65535", 1) == 65535
+    for raw in ("0", "65536", "+1", " 1", "1 ", "١", "3478.0"):
+        with pytest.raises(turn.BadPort):
+            turn.port_from_query(raw, 13478)
