@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from service.sip_proxy.agents import agent_secret
@@ -15,6 +17,7 @@ CFG = CONFIG / "kamailio" / "kamailio.cfg"
 RUN_DIR = short_run_dir("kamailio")
 # About 130 KB of shared memory per WebSocket: 1 GiB leaves room for several thousand sessions.
 SHM_MB = 1024
+MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 
 
 def address(sip_upstream: str) -> tuple[str, int]:
@@ -22,26 +25,42 @@ def address(sip_upstream: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "wss" else 80)
 
 
-def command(host: str, port: int, secret: str) -> list[str]:
-    """`secret` is the agent secret (hex) the config derives every agent's digest password from."""
-    return [
+def command(host: str, port: int, secret: str, *, run_dir: Path = RUN_DIR, shm_mb: int = SHM_MB,
+            tls_listen: Sequence[tuple[str, int]] = (), tls_config: Path | None = None) -> list[str]:
+    """`secret` is the agent secret (hex) the config derives every agent's digest password from.
+
+    `tls_listen` adds WSS listeners, served with the certificates that `tls_config` (a tls module config
+    file) names per listener.
+    """
+    argv = [
         "kamailio", "-DD", "-E",
         "-f", str(CFG),
-        "-Y", str(RUN_DIR),
-        "-m", str(SHM_MB), "-M", "32",
+        "-Y", str(run_dir),
+        "-m", str(shm_mb), "-M", "32",
         "-l", f"tcp:{host}:{port}",
         "-A", f'AGENT_SECRET="{secret}"',
     ]
+    for tls_host, tls_port in tls_listen:
+        argv += ["-l", f"tls:{tls_host}:{tls_port}"]
+    if tls_config is not None:
+        argv += ["-A", "WITH_TLS", "-A", f'TLS_CONFIG="{tls_config}"']
+    return argv
+
+
+def ensure_installed() -> None:
+    install.ensure_packages({
+        "kamailio": ["kamailio", "kamailio-websocket-modules", "kamailio-extra-modules", "kamailio-tls-modules"],
+        f"{MODULES}/websocket.so": ["kamailio-websocket-modules"],
+        f"{MODULES}/rtpengine.so": ["kamailio-extra-modules"],
+        f"{MODULES}/tls.so": ["kamailio-tls-modules"],
+    })
 
 
 def start(env: dict[str, str]) -> bool:
     host, port = address(env.get("SIP_UPSTREAM", "ws://127.0.0.1:8088"))
     if procs.port_open(host, port):
         return False
-    install.ensure_packages({
-        "kamailio": ["kamailio", "kamailio-websocket-modules", "kamailio-extra-modules"],
-        "/usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so": ["kamailio-websocket-modules"],
-    })
+    ensure_installed()
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     procs.spawn(NAME, command(host, port, agent_secret(env["AUTH_KEY_SECRET"])))
     procs.wait_for_port(host, port, NAME)

@@ -72,6 +72,8 @@ class Settings:
     office_hours: str = "mon-fri 08:00-17:00"
     office_hours_tz: str | None = None
     sip_upstream: str = "ws://127.0.0.1:8088"
+    sip_upstream_ca_file: str | None = None
+    sip_upstream_tls_verify: Literal["full", "chain", "none"] = "full"
     auth_key_secret: str = ""
     turn_secret: str | None = None
     turn_ttl: int = 3600
@@ -156,6 +158,18 @@ def _check_tls_pair(cert: str, key: str) -> None:
         ) from None
 
 
+def websocket_url_problem(url: str) -> str | None:
+    """What is wrong with `url` as an upstream WebSocket URL (SIP_UPSTREAM, servers.web_socket_url), or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        return f"expected a ws:// or wss:// URL, got {url!r}"
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not one
+    except ValueError as exc:
+        return f"bad port in {url!r}: {exc}"
+    return None
+
+
 def _is_ipv6(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).version == 6
@@ -190,13 +204,20 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             raise ConfigError("OFFICE_HOURS_TZ", f"{tz!r} is not an IANA time zone such as Africa/Johannesburg") from None
 
     upstream = _get(env, "SIP_UPSTREAM") or "ws://127.0.0.1:8088"
-    up = urlsplit(upstream)
-    if up.scheme not in ("ws", "wss") or not up.hostname:
-        raise ConfigError("SIP_UPSTREAM", f"expected a ws:// or wss:// URL, got {upstream!r}")
-    try:
-        up.port  # noqa: B018 - raises on a port that is not one
-    except ValueError as exc:
-        raise ConfigError("SIP_UPSTREAM", f"bad port in {upstream!r}: {exc}") from None
+    problem = websocket_url_problem(upstream)
+    if problem:
+        raise ConfigError("SIP_UPSTREAM", problem)
+    from .sip_proxy.upstream_tls import MODES, CaFileError, client_context
+
+    tls_verify = (_get(env, "SIP_UPSTREAM_TLS_VERIFY") or "full").lower()
+    if tls_verify not in MODES:
+        raise ConfigError("SIP_UPSTREAM_TLS_VERIFY", f"expected full, chain or none, got {tls_verify!r}")
+    ca_file = _get(env, "SIP_UPSTREAM_CA_FILE")
+    if ca_file is not None:
+        try:
+            client_context(ca_file, "full")
+        except CaFileError as exc:
+            raise ConfigError("SIP_UPSTREAM_CA_FILE", str(exc)) from None
 
     auth_key_secret = _get(env, "AUTH_KEY_SECRET")
     if auth_key_secret is None:
@@ -237,6 +258,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         office_hours=office_hours,
         office_hours_tz=tz,
         sip_upstream=upstream,
+        sip_upstream_ca_file=ca_file,
+        sip_upstream_tls_verify=tls_verify,  # type: ignore[arg-type]
         auth_key_secret=auth_key_secret,
         turn_secret=_get(env, "TURN_SECRET"),
         turn_ttl=turn_ttl,

@@ -19,7 +19,6 @@ mapping is strictly 1:1 and nothing in the messages is changed.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import socket
 import ssl
@@ -29,6 +28,7 @@ from . import sip
 from .deadlines import Deadlines
 from .handshake import MAX_RESPONSE_HEAD, HandshakeError, check_response, new_key, request_bytes
 from .session import Session
+from .upstream_tls import describe_failure
 from .stats import FROM_BROWSER, FROM_UPSTREAM, RelayStats
 from .wsframe import (
     OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, FrameError, FrameReader, close_payload, encode,
@@ -196,17 +196,14 @@ class UpstreamLeg(_Leg):
             self.relay.leg_lost(self)
 
 
-@functools.lru_cache(maxsize=1)
-def _client_tls() -> ssl.SSLContext:
-    """One TLS context for every wss:// upstream leg (loading the CA store costs milliseconds)."""
-    return ssl.create_default_context()
+async def connect_upstream(url: str, forwarded_for: str | None, tls: ssl.SSLContext | None) -> UpstreamLeg | None:
+    """Open and upgrade the upstream leg; None (logged) when the PBX cannot be reached or refuses `sip`.
 
-
-async def connect_upstream(url: str, forwarded_for: str | None) -> UpstreamLeg | None:
-    """Open and upgrade the upstream leg; None (logged) when the PBX cannot be reached or refuses `sip`."""
+    `tls` is the one client context built at start-up (upstream_tls.py), used for wss:// URLs.
+    """
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "wss" else 80)
-    context = _client_tls() if parts.scheme == "wss" else None
+    context = tls if parts.scheme == "wss" else None
     leg = UpstreamLeg(url, new_key(), forwarded_for)
     loop = asyncio.get_running_loop()
     try:
@@ -214,8 +211,8 @@ async def connect_upstream(url: str, forwarded_for: str | None) -> UpstreamLeg |
             loop.create_connection(lambda: leg, parts.hostname, port, ssl=context), CONNECT_TIMEOUT)
         await asyncio.wait_for(asyncio.shield(leg.handshake), CONNECT_TIMEOUT)
     except (OSError, asyncio.TimeoutError, HandshakeError) as exc:
-        log.warning("upstream %s://%s:%s unusable: %s %s", parts.scheme, parts.hostname, port,
-                    exc.__class__.__name__, exc)
+        log.warning("upstream %s://%s:%s unusable: %s", parts.scheme, parts.hostname, port,
+                    exc if isinstance(exc, HandshakeError) else describe_failure(exc))
         leg.abort()
         return None
     except BaseException:  # cancelled (shutdown): the socket may be open already

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import ssl
 import time
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from ..appkeys import METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
 from ..errors import ApiError, json_response
-from . import turn
+from . import turn, upstream_probe, upstream_tls
 from .access import check_request
 from .deadlines import Deadlines
 from .relay import (
@@ -19,9 +20,12 @@ from .relay import (
 )
 from .stats import RelayCollector, RelayStats
 
+log = logging.getLogger("service.sip_proxy")
+
 RELAYS = web.AppKey("sip_relays", set)  # set[Relay]: every open session, so shutdown can close them all
 STATS = web.AppKey("sip_relay_stats", RelayStats)
 DEADLINES = web.AppKey("sip_relay_deadlines", Deadlines)
+UPSTREAM_TLS = web.AppKey("sip_upstream_tls", ssl.SSLContext)  # built once at start-up (upstream_tls.py)
 
 
 async def ws(request: web.Request) -> web.StreamResponse:
@@ -41,7 +45,7 @@ async def ws(request: web.Request) -> web.StreamResponse:
                              "reason": "no_sip_subprotocol"})
     session = check_request(request, app[SETTINGS], stats)
 
-    upstream = await connect_upstream(app[SETTINGS].sip_upstream, request.remote)
+    upstream = await connect_upstream(app[SETTINGS].sip_upstream, request.remote, app[UPSTREAM_TLS])
     transport = request.transport
     if transport is None or transport.is_closing():  # the browser left while the PBX was being reached
         if upstream is not None:
@@ -132,18 +136,16 @@ async def close_sessions(app: web.Application) -> None:
 
 
 async def upstream_ready(app: web.Application) -> str | None:
-    """/readyz: can a TCP connection be opened to SIP_UPSTREAM?"""
-    parts = urlsplit(app[SETTINGS].sip_upstream)
-    port = parts.port or (443 if parts.scheme == "wss" else 80)
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), 2.0)
-    except (OSError, asyncio.TimeoutError) as exc:
-        return f"SIP_UPSTREAM {parts.hostname}:{port} unreachable ({exc.__class__.__name__})"
-    writer.close()
-    return None
+    """/readyz: does SIP_UPSTREAM accept a `sip` WebSocket (TLS included)?"""
+    return await upstream_probe.probe(app[SETTINGS].sip_upstream, app[UPSTREAM_TLS])
 
 
 def setup(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    app[UPSTREAM_TLS] = upstream_tls.client_context(settings.sip_upstream_ca_file, settings.sip_upstream_tls_verify)
+    if settings.sip_upstream_tls_verify == "none":
+        log.warning("SIP_UPSTREAM_TLS_VERIFY=none: wss:// upstream certificates are not verified; "
+                    "anyone on the path can read and change the agents' signalling")
     app[STATS] = stats = RelayStats()
     app[RELAYS] = relays = set()
     app[DEADLINES] = Deadlines()
