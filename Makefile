@@ -11,8 +11,9 @@ PY     := $(VENV)/bin/python
 run: deps
 	$(PY) -m devstack run
 
-## make test: the same set-up without the foreground service, then the whole test suite
+## make test: the page's pure JS tests (node --test), the same set-up without the foreground service, then the whole test suite
 test: deps
+	node --test tests/js/
 	$(PY) -m devstack up --with-browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -1,7 +1,7 @@
 // CRM embedding (SPEC section 7): commands by postMessage from the parent frame or the opener window, only from
 // `crm_origin`; events posted back to that origin alone.
 
-import { PhoneError } from "./phone.js";
+import { PhoneError } from "./errors.js";
 
 const FORWARDED_EVENTS = ["registered", "unregistered", "incoming", "connected", "ended", "expired", "error"];
 

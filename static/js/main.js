@@ -8,6 +8,7 @@ import { Tones } from "./tones.js";
 import { Phone } from "./phone.js";
 import { PhoneUI, showProblem } from "./ui.js";
 import { CrmBridge } from "./crm.js";
+import { checkSipJs } from "./adapter-sipjs.js";
 
 function main() {
   const { entries, from } = readLaunchParams(window);
@@ -47,6 +48,14 @@ function main() {
   }
   if (!window.SIP || !window.SIP.UA) {
     showProblem("error", "The SIP library (sip.js) did not load. Reload the page; if it persists, tell support.");
+    return;
+  }
+  try {
+    checkSipJs(window.SIP);
+  } catch (error) {
+    log.error(error.message);
+    showProblem("error", "The page and its SIP library do not match. Reload the page; if it persists, tell support.",
+      [error.message]);
     return;
   }
   log.info(`SIP.js ${window.SIP.version}; server ${params.server}; user ${params.username}`);

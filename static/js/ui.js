@@ -1,6 +1,10 @@
-// The page: renders the phone's state and turns clicks and keys into phone calls. No SIP here.
+// The page: renders the phone's state (and <body data-*>, which the stylesheet keys on) and turns clicks and
+// keys into phone calls. No SIP here; the notices and the device pickers have modules of their own.
 
-import { PhoneError } from "./phone.js";
+import { DevicePicker } from "./devices.js";
+import { PhoneError } from "./errors.js";
+import { Notices } from "./notices.js";
+import { PREFS, prefs } from "./prefs.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -10,26 +14,6 @@ const STATUS_TEXT = {
   reconnecting: "Reconnecting…",
   expired: "Session expired",
   error: "Not connected",
-};
-
-const PREFS = { mic: "omnisense-webphone:mic", speaker: "omnisense-webphone:speaker", autoAnswer: "omnisense-webphone:auto-answer" };
-
-/** Preferences in localStorage, which a sandboxed or storage-partitioned frame may refuse. */
-const prefs = {
-  get(key) {
-    try {
-      return localStorage.getItem(key);
-    } catch {
-      return null;
-    }
-  },
-  set(key, value) {
-    try {
-      localStorage.setItem(key, value);
-    } catch {
-      // Not kept: the choice still applies to this page.
-    }
-  },
 };
 
 export function formatDuration(ms) {
@@ -62,7 +46,7 @@ export class PhoneUI {
     this.tones = tones;
     this.log = log;
     this.params = params;
-    this.notices = new Map();
+    this.notices = new Notices($("notices"));
   }
 
   start() {
@@ -79,7 +63,7 @@ export class PhoneUI {
     phone.addEventListener("incoming", () => this.focus("answer-button"));
     phone.addEventListener("connected", () => this.clearNotice("call"));
     const finish = (kind, message) => {
-      for (const id of [...this.notices.keys()]) this.clearNotice(id); // the problem box says it all now
+      this.notices.clearAll(); // the problem box says it all now
       showProblem(kind, message);
     };
     phone.addEventListener("expired", (e) => finish("expired", e.detail.message));
@@ -95,8 +79,8 @@ export class PhoneUI {
     $("answer-button").addEventListener("click", () => this.act(() => phone.answer()));
     $("reject-button").addEventListener("click", () => this.act(() => phone.reject()));
     $("hangup-button").addEventListener("click", () => this.act(() => phone.hangup()));
-    $("mute-button").addEventListener("click", () => this.act(() => phone.mute(!phone.muted)));
-    $("hold-button").addEventListener("click", () => this.act(() => phone.hold(!phone.held)));
+    $("mute-button").addEventListener("click", () => this.act(() => phone.mute(!phone.call?.muted)));
+    $("hold-button").addEventListener("click", () => this.act(() => phone.hold(!phone.call?.held)));
     $("transfer-button").addEventListener("click", () => this.toggleTransfer());
     $("transfer-form").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -128,7 +112,7 @@ export class PhoneUI {
       prefs.set(PREFS.autoAnswer, String(autoAnswer.checked));
       this.log.info(`auto-answer ${autoAnswer.checked ? "on" : "off"}`);
     });
-    this.setUpDevices();
+    new DevicePicker({ phone, notify: (id, level, text) => this.notice(id, level, text) }).start();
     if (this.params.debug_html) {
       $("debug").hidden = false;
       $("debug-clear").addEventListener("click", () => { $("debug-log").textContent = ""; });
@@ -150,7 +134,7 @@ export class PhoneUI {
 
   press(key) {
     this.tones.key(key);
-    if (this.phone.call === "in-call") {
+    if (this.phone.callState === "in-call") {
       this.act(() => this.phone.sendDtmf(key));
       return;
     }
@@ -161,7 +145,7 @@ export class PhoneUI {
   onKey(e) {
     const inField = e.target.closest?.("input, select, textarea");
     if (e.ctrlKey || e.metaKey || e.altKey) return;
-    const { call } = this.phone;
+    const call = this.phone.callState;
     if (e.key === "Escape" && (call === "ringing" || call === "calling" || call === "in-call")) {
       e.preventDefault();
       this.act(() => (call === "ringing" ? this.phone.reject() : this.phone.hangup()));
@@ -193,9 +177,12 @@ export class PhoneUI {
 
   render() {
     const { phone } = this;
-    const { call, connection } = phone;
+    const { connection } = phone;
+    const call = phone.callState;
+    const current = phone.call;
     document.body.dataset.phoneState = phone.state;
     document.body.dataset.registration = connection;
+    document.body.dataset.call = call;
     $("status-text").textContent = STATUS_TEXT[connection];
     if (phone.finished) return; // showProblem has taken over the page
     const idle = call === "idle";
@@ -205,15 +192,15 @@ export class PhoneUI {
       idle: registered ? "Ready" : STATUS_TEXT[connection],
       ringing: "Incoming call",
       calling: "Calling…",
-      "in-call": phone.held ? "On hold" : "In call",
+      "in-call": current?.held ? "On hold" : "In call",
     }[call];
     $("call-peer").textContent = idle ? (registered ? "Dial a number or wait for a call" : "Calls can start once registered")
-      : phone.peer;
+      : current.peer;
     const flags = [];
-    if (phone.muted) flags.push("Muted");
-    if (phone.holdPending) flags.push(phone.holdPending === "hold" ? "Putting on hold…" : "Resuming…");
-    if (phone.dtmfSent) flags.push(`Sent ${phone.dtmfSent}`);
-    if (phone.dtmfReceived) flags.push(`Received ${phone.dtmfReceived}`);
+    if (current?.muted) flags.push("Muted");
+    if (current?.holdPending) flags.push(current.holdPending === "hold" ? "Putting on hold…" : "Resuming…");
+    if (current?.dtmfSent) flags.push(`Sent ${current.dtmfSent}`);
+    if (current?.dtmfReceived) flags.push(`Received ${current.dtmfReceived}`);
     $("call-flags").textContent = flags.join(" · ");
     this.renderTimer();
 
@@ -229,54 +216,31 @@ export class PhoneUI {
     document.querySelector(".dial__entry").hidden = !idle;
     $("dial").hidden = !(idle || call === "in-call");
 
+    const muted = Boolean(current?.muted);
+    const held = Boolean(current?.held);
     const mute = $("mute-button");
-    mute.setAttribute("aria-pressed", String(phone.muted));
-    mute.textContent = phone.muted ? "Unmute" : "Mute";
+    mute.setAttribute("aria-pressed", String(muted));
+    mute.textContent = muted ? "Unmute" : "Mute";
     const hold = $("hold-button");
-    hold.setAttribute("aria-pressed", String(phone.held));
-    hold.textContent = phone.held ? "Resume" : "Hold";
-    hold.disabled = Boolean(phone.holdPending);
+    hold.setAttribute("aria-pressed", String(held));
+    hold.textContent = held ? "Resume" : "Hold";
+    hold.disabled = Boolean(current?.holdPending);
     $("keypad").setAttribute("aria-label", call === "in-call" ? "Keypad: sends tones (DTMF)" : "Keypad");
   }
 
   renderTimer() {
-    const { startedAt } = this.phone;
+    const startedAt = this.phone.call?.startedAt;
     $("call-timer").textContent = formatDuration(startedAt ? Date.now() - startedAt : 0);
   }
 
   // ---- notices ---------------------------------------------------------------------------------------------
 
   notice(id, level, text, action = null) {
-    this.clearNotice(id);
-    const box = document.createElement("div");
-    box.className = `notice notice--${level}`;
-    box.dataset.notice = id;
-    box.setAttribute("role", level === "error" ? "alert" : "status");
-    const message = document.createElement("p");
-    message.textContent = text;
-    box.append(message);
-    if (action) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "btn btn--small";
-      button.textContent = action.label;
-      button.addEventListener("click", action.run);
-      box.append(button);
-    }
-    const close = document.createElement("button");
-    close.type = "button";
-    close.className = "notice__close";
-    close.setAttribute("aria-label", "Dismiss");
-    close.textContent = "×";
-    close.addEventListener("click", () => this.clearNotice(id));
-    box.append(close);
-    $("notices").append(box);
-    this.notices.set(id, box);
+    this.notices.show(id, level, text, action);
   }
 
   clearNotice(id) {
-    this.notices.get(id)?.remove();
-    this.notices.delete(id);
+    this.notices.clear(id);
   }
 
   autoplayBlocked() {
@@ -288,59 +252,6 @@ export class PhoneUI {
         await document.getElementById("remote-audio").play().catch(() => {});
         this.clearNotice("autoplay");
       },
-    });
-  }
-
-  // ---- devices ---------------------------------------------------------------------------------------------
-
-  async setUpDevices() {
-    const mic = $("mic-select");
-    const speaker = $("speaker-select");
-    const canPickSpeaker = typeof HTMLMediaElement.prototype.setSinkId === "function";
-    speaker.disabled = !canPickSpeaker;
-    $("speaker-hint").hidden = canPickSpeaker;
-    const savedMic = prefs.get(PREFS.mic) || "";
-    const savedSpeaker = prefs.get(PREFS.speaker) || "";
-    const fill = async () => {
-      let devices = [];
-      try {
-        devices = await navigator.mediaDevices.enumerateDevices();
-      } catch {
-        return;
-      }
-      const options = (kind, label) => devices.filter((d) => d.kind === kind && d.deviceId && d.deviceId !== "default")
-        .map((d, i) => new Option(d.label || `${label} ${i + 1}`, d.deviceId));
-      const keep = (select, saved) => select.value || saved;
-      const micValue = keep(mic, savedMic);
-      const speakerValue = keep(speaker, savedSpeaker);
-      mic.replaceChildren(new Option("System default", ""), ...options("audioinput", "Microphone"));
-      speaker.replaceChildren(new Option("System default", ""), ...options("audiooutput", "Speaker"));
-      mic.value = [...mic.options].some((o) => o.value === micValue) ? micValue : "";
-      speaker.value = [...speaker.options].some((o) => o.value === speakerValue) ? speakerValue : "";
-      // Once devices are known: apply the saved choice, or fall back to the default if it went away.
-      if (devices.some((d) => d.deviceId) && mic.value !== this.phone.micId) {
-        this.phone.setMicrophone(mic.value).catch(() => {});
-      }
-    };
-    // Ask for the microphone now, not when the first call rings: the agent sees a blocked microphone at
-    // once, and the device names (and the saved choice) are known from the start.
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
-      for (const track of stream.getTracks()) track.stop();
-    } catch (error) {
-      this.notice("microphone", "error", `The microphone is not available (${error.name}): allow it for this site to make and take calls.`);
-    }
-    await fill();
-    navigator.mediaDevices?.addEventListener?.("devicechange", fill);
-    this.phone.addEventListener("connected", fill); // labels appear once the microphone is allowed
-    if (speaker.value && canPickSpeaker) this.phone.setSpeaker(speaker.value).catch(() => {});
-    mic.addEventListener("change", () => {
-      prefs.set(PREFS.mic, mic.value);
-      this.phone.setMicrophone(mic.value).catch((error) => this.notice("device", "warn", `Microphone: ${error.message}`));
-    });
-    speaker.addEventListener("change", () => {
-      prefs.set(PREFS.speaker, speaker.value);
-      this.phone.setSpeaker(speaker.value).catch((error) => this.notice("device", "warn", `Speaker: ${error.message}`));
     });
   }
 }

@@ -56,7 +56,7 @@ async def test_two_agents_call_with_audio_through_turn_and_use_every_control(ser
     # Mute: B hears silence from A (the fake microphone beeps otherwise); unmute brings it back.
     await a.page.click("#mute-button")
     assert await a.page.get_attribute("#mute-button", "aria-pressed") == "true"
-    assert await a.phone("phone.senders().every((s) => !s.track.enabled)")
+    assert await a.phone("phone.call.senders().every((s) => !s.track.enabled)")
     await until(lambda: growth(b, "audioEnergy"), lambda e: e < 1e-6, "silence at B while A is muted")
     await a.page.click("#mute-button")
     await until(lambda: growth(b, "audioEnergy"), lambda e: e > 1e-4, "A's audio at B again after unmuting")
@@ -75,7 +75,7 @@ async def test_two_agents_call_with_audio_through_turn_and_use_every_control(ser
     # DTMF from the keypad goes out as RFC 4733 events (the browser's DTMF sender reports each tone sent).
     await a.press_keys("12#")
     await a.page.keyboard.press("9")
-    await until(lambda: a.phone("phone.dtmfSent"), lambda s: s == "12#9", "the tones sent by A")
+    await until(lambda: a.phone("phone.call.dtmfSent"), lambda s: s == "12#9", "the tones sent by A")
     assert "Sent 12#9" in await a.text("#call-flags")
 
     # Another microphone mid-call (same sender, new track) and another speaker for the call audio.
@@ -83,7 +83,7 @@ async def test_two_agents_call_with_audio_through_turn_and_use_every_control(ser
     await until(lambda: a.page.locator("#mic-select option").all_text_contents(),
                 lambda names: "Fake Audio Input 2" in names, "device names once the microphone is allowed")
     await a.page.select_option("#mic-select", label="Fake Audio Input 2")
-    await until(lambda: a.phone("phone.senders()[0].track.label"), lambda label: label == "Fake Audio Input 2",
+    await until(lambda: a.phone("phone.call.senders()[0].track.label"), lambda label: label == "Fake Audio Input 2",
                 "the call using the chosen microphone")
     await until(lambda: growth(b, "audioEnergy"), lambda e: e > 1e-4, "audio from the new microphone at B")
     output = await a.page.select_option("#speaker-select", label="Fake Audio Output 1")
@@ -145,7 +145,7 @@ async def test_a_session_expiring_during_a_call_ends_it(service, open_phone) -> 
     await a.wait_state("expired", timeout=20)
     await b.wait_state("registered")
     assert "expired" in (await a.text("#problem")).lower()
-    assert await a.phone("phone.session") is None
+    assert await a.phone("phone.call") is None
     opened = len(a.websockets)
     await asyncio.sleep(1.5)  # long enough for the watchdog's first retry, had it not stopped
     assert len(a.websockets) == opened

@@ -49,9 +49,9 @@ async def test_the_example_host_page_dials_and_hears_the_events(service, open_ph
 
     # Commands: mute and hold take effect in the phone; a bad command comes back as an error event.
     await host.click("#mute")
-    await until(lambda: inner.evaluate("() => OmniSense.phone.muted"), bool, "muted by the CRM")
+    await until(lambda: inner.evaluate("() => OmniSense.phone.call?.muted"), bool, "muted by the CRM")
     await host.click("#hold")
-    await until(lambda: inner.evaluate("() => OmniSense.phone.held"), bool, "held by the CRM")
+    await until(lambda: inner.evaluate("() => OmniSense.phone.call?.held"), bool, "held by the CRM")
     await host.fill("#dtmf-digits", "x")
     await host.click("#dtmf-form button[type=submit]")
     await until(lambda: events(host), lambda e: any(x["type"] == "error" for x in e), "an error event")

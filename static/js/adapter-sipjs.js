@@ -1,0 +1,78 @@
+// The one place that knows SIP.js 0.15.11's internals (fields and methods outside its documented API). Every
+// other module calls these functions instead; a different SIP.js version is refused here, at start-up, rather
+// than misbehaving mid-call. Each function names the 0.15.11 source it relies on.
+
+export const WRITTEN_FOR = "0.15.11";
+
+/** Refuse any SIP.js but the one this adapter was written (and tested) against. */
+export function checkSipJs(SIP) {
+  if (!SIP || typeof SIP.UA !== "function") throw new Error("the SIP library (sip.js) did not load");
+  if (SIP.version !== WRITTEN_FOR) {
+    throw new Error(`this page needs SIP.js ${WRITTEN_FOR}, but SIP.js ${SIP.version} is loaded`);
+  }
+  return SIP;
+}
+
+/** The RTCPeerConnection behind a session (SessionDescriptionHandler.peerConnection), or null. */
+export function peerConnectionOf(session) {
+  return session?.sessionDescriptionHandler?.peerConnection ?? null;
+}
+
+/**
+ * Stop waiting for ICE candidates and send the description now. Web/SessionDescriptionHandler.js waits in
+ * waitForIceGatheringComplete until the gathering state is complete or `iceGatheringTimeout` is set (which
+ * is what its own iceCheckingTimeout timer does before calling triggerIceGatheringComplete).
+ */
+export function finishIceGathering(sdh) {
+  if (sdh.isIceGatheringComplete()) return false;
+  sdh.iceGatheringTimeout = true;
+  sdh.triggerIceGatheringComplete();
+  return true;
+}
+
+/**
+ * A re-INVITE that never got an answer: Session.js's sendReinvite refuses every later one while
+ * `pendingReinvite` is set, and only a response clears it.
+ */
+export function forgetPendingReinvite(session) {
+  session.pendingReinvite = false;
+}
+
+/**
+ * Session.hold()/unhold() flip `localHold` before the re-INVITE and leave it flipped when it fails
+ * (sip.js#685), after which hold() or unhold() does nothing. Put it back to what the other side agreed.
+ */
+export function restoreLocalHold(session, held) {
+  session.localHold = held;
+}
+
+/**
+ * Send tones as SIP INFO for this one call. Session.dtmf reads `ua.configuration.dtmfType` and falls back to
+ * INFO only when the DTMF sender is missing altogether; a call without telephone-event makes insertDTMF throw
+ * instead. So the UA's setting is switched for this one send.
+ */
+export function sendDtmfInfo(SIP, ua, session, tones, options) {
+  const config = ua.configuration;
+  const was = config.dtmfType;
+  config.dtmfType = SIP.C.dtmfType.INFO;
+  try {
+    session.dtmf(tones, options);
+  } finally {
+    config.dtmfType = was;
+  }
+}
+
+/** An incoming REFER for this session (ReferServerContext), as opposed to the echo of our own outgoing one. */
+export function isIncomingRefer(SIP, context) {
+  return context instanceof SIP.ReferServerContext;
+}
+
+/** The user part (or the whole URI) a REFER points at. */
+export function referTarget(context) {
+  return context.referTo?.uri?.user || String(context.referTo?.uri || "");
+}
+
+/** Whether the session has ended (Session.endTime is set in terminated()). */
+export function hasEnded(session) {
+  return Boolean(session.endTime);
+}

@@ -1,0 +1,315 @@
+// One call: one SIP.js session from its first ring to its end, with the state that belongs to it (direction,
+// peer, mute, hold, DTMF, why it ended). A new call is a new Call, so nothing carries over and nothing needs
+// resetting. It listens to its own session only and reports to the phone with events:
+//   "change"     something shown changed
+//   "ringback"   the far end is ringing (180/183 to our INVITE)
+//   "track"      remote audio arrived (attach it: remoteStream())
+//   "connected"  answered
+//   "notice"     {id, level, text} for the agent
+//   "dtmf"       {direction: "in", tones, method}
+//   "refer"      {context, target} (cancelable): the far end transfers us; preventDefault() to take it over,
+//                 otherwise the REFER is refused
+//   "ended"      {cause}, once
+
+import { PhoneError } from "./errors.js";
+import {
+  finishIceGathering, forgetPendingReinvite, hasEnded, isIncomingRefer, peerConnectionOf, referTarget,
+  restoreLocalHold, sendDtmfInfo,
+} from "./adapter-sipjs.js";
+import { summarizeStats } from "./stats.js";
+
+// SIP.js waits for ICE gathering before sending an offer or answer. Finish early once a TURN relay candidate
+// is in (tuneIce): the relay is all a relay-only policy needs, and works for any network.
+const RELAY_GRACE_MS = 40;
+const HOLD_TIMEOUT_MS = 10000;
+const DTMF_TONES = /^[0-9A-Da-d*#,]{1,64}$/;
+const DTMF_TIMING = { duration: 100, interToneGap: 70 };
+
+/** The notice for a call that ended this way, or null. Pure. */
+export function endNotice(cause, peer, causes) {
+  if (cause === causes.BUSY) return { level: "info", text: `${peer} is busy.` };
+  if (cause === causes.NOT_FOUND) return { level: "warn", text: `${peer} was not found.` };
+  if (cause === causes.USER_DENIED_MEDIA_ACCESS) {
+    return { level: "error", text: "The browser did not allow the microphone: allow it in the address bar and try again." };
+  }
+  return null;
+}
+
+export class Call extends EventTarget {
+  /**
+   * @param session    the SIP.js session (InviteClientContext or InviteServerContext)
+   * @param direction  "incoming" | "outgoing"
+   * @param peer       who is on the other side, as shown
+   * @param state      "ringing" | "calling" (becomes "in-call", then "ended")
+   */
+  constructor({ session, direction, peer, state, SIP, ua, log }) {
+    super();
+    this.session = session;
+    this.direction = direction;
+    this.peer = peer;
+    this.state = state;
+    this.SIP = SIP;
+    this.ua = ua;
+    this.log = log;
+    this.muted = false;
+    this.held = false;
+    this.holdPending = false; // "hold" | "resume" while a re-INVITE is out
+    this.holdTimer = null;
+    this.startedAt = null;
+    this.endCause = null;
+    this.dtmfSent = "";
+    this.dtmfReceived = "";
+    this.listen();
+  }
+
+  listen() {
+    const { session } = this;
+    session.on("SessionDescriptionHandler-created", (sdh) => {
+      this.tuneIce(sdh);
+      // The far end vanished without a BYE (its network or its signalling died): ICE consent checks fail
+      // after about 30 s. Hang up rather than sit in a silent call.
+      sdh.on("iceConnectionFailed", () => {
+        if (this.state !== "in-call") return;
+        this.notice("call", "warn", "The call's audio connection was lost.");
+        this.end("Media lost");
+      });
+    });
+    session.on("progress", (response) => {
+      if (this.direction === "outgoing" && response?.statusCode >= 180 && this.state === "calling") this.emit("ringback");
+    });
+    session.on("accepted", () => this.onAccepted());
+    session.on("trackAdded", () => this.emit("track"));
+    session.on("rejected", (response, cause) => { this.endCause ??= cause; });
+    session.on("failed", (response, cause) => { this.endCause ??= cause; });
+    session.on("cancel", () => { this.endCause ??= "Canceled"; });
+    session.on("bye", () => { this.endCause ??= "Remote hangup"; });
+    session.on("terminated", (message, cause) => this.onTerminated(cause));
+    session.on("dtmf", (request, dtmf) => {
+      this.dtmfReceived += dtmf.tone;
+      this.emit("dtmf", { direction: "in", tones: dtmf.tone, method: "info" });
+      this.changed();
+    });
+    session.on("referRequested", (context) => this.onReferRequested(context));
+    session.on("reinviteAccepted", () => this.holdSettled(true));
+    session.on("reinviteFailed", () => this.holdSettled(false));
+  }
+
+  /** Finish ICE gathering shortly after the first TURN relay candidate instead of waiting for every path. */
+  tuneIce(sdh) {
+    let timer = null;
+    sdh.on("iceCandidate", (event) => {
+      if (timer !== null || !event.candidate || !/ typ relay /.test(event.candidate.candidate)) return;
+      timer = setTimeout(() => {
+        if (finishIceGathering(sdh)) this.log.info("relay candidate gathered: sending the description now");
+      }, RELAY_GRACE_MS);
+    });
+  }
+
+  onAccepted() {
+    this.startedAt = Date.now();
+    this.state = "in-call";
+    this.applyMute();
+    this.watchDtmfSender();
+    this.emit("connected");
+  }
+
+  onTerminated(cause) {
+    if (this.state === "ended") return;
+    this.state = "ended";
+    clearTimeout(this.holdTimer);
+    this.emit("ended", { cause: this.endCause || cause || "Terminated" });
+  }
+
+  get ended() {
+    return this.state === "ended";
+  }
+
+  // ---- what the agent does --------------------------------------------------------------------------------
+
+  answer(constraints) {
+    if (this.state !== "ringing") throw new PhoneError("There is no call to answer.");
+    this.session.accept({ sessionDescriptionHandlerOptions: { constraints } });
+  }
+
+  reject() {
+    if (this.state !== "ringing") throw new PhoneError("There is no call to reject.");
+    this.endCause = "Rejected";
+    // 486 rather than 603: a queue or PBX then offers the call to someone else.
+    this.session.reject({ statusCode: 486, reasonPhrase: "Busy Here" });
+  }
+
+  /** Hang up, cancel or reject, whatever the state; `cause` is what `ended` reports unless one is known. */
+  end(cause) {
+    this.endCause ??= cause;
+    try {
+      this.session.terminate();
+    } catch (error) {
+      this.log.warn(`terminate: ${error.message}`);
+      this.onTerminated(cause);
+    }
+  }
+
+  senders() {
+    const pc = peerConnectionOf(this.session);
+    return pc ? pc.getSenders().filter((s) => s.track?.kind === "audio") : [];
+  }
+
+  /** The remote audio tracks as one stream, or null before there is a peer connection. */
+  remoteStream() {
+    const pc = peerConnectionOf(this.session);
+    if (!pc) return null;
+    const stream = new MediaStream();
+    for (const receiver of pc.getReceivers()) {
+      if (receiver.track?.kind === "audio") stream.addTrack(receiver.track);
+    }
+    return stream;
+  }
+
+  mute(on) {
+    if (this.state !== "in-call") throw new PhoneError("Mute works during a call.");
+    this.muted = Boolean(on);
+    this.applyMute();
+    this.log.info(this.muted ? "muted" : "unmuted");
+    this.changed();
+  }
+
+  applyMute() {
+    for (const sender of this.senders()) sender.track.enabled = !this.muted;
+  }
+
+  hold(on) {
+    if (this.state !== "in-call") throw new PhoneError("Hold works during a call.");
+    on = Boolean(on);
+    if (on === this.held && !this.holdPending) return;
+    if (this.holdPending) throw new PhoneError("Hold is being changed: try again in a moment.");
+    this.holdPending = on ? "hold" : "resume";
+    this.log.info(on ? "putting the call on hold" : "resuming the call");
+    try {
+      if (on) this.session.hold();
+      else this.session.unhold();
+    } catch (error) {
+      this.holdPending = false;
+      throw new PhoneError(`Cannot ${on ? "hold" : "resume"} now: ${error.message}`);
+    }
+    // A re-INVITE lost with the connection gets no answer and SIP.js never says so: give up after a while,
+    // so the agent can try again (SIP.js refuses a new re-INVITE while it thinks one is pending).
+    clearTimeout(this.holdTimer);
+    this.holdTimer = setTimeout(() => {
+      if (!this.holdPending) return;
+      forgetPendingReinvite(this.session);
+      this.holdSettled(false);
+    }, HOLD_TIMEOUT_MS);
+    this.changed();
+  }
+
+  holdSettled(ok) {
+    if (!this.holdPending) return; // a re-INVITE from the other side
+    clearTimeout(this.holdTimer);
+    const wanted = this.holdPending === "hold";
+    this.holdPending = false;
+    if (ok) {
+      this.held = wanted;
+    } else {
+      restoreLocalHold(this.session, this.held);
+      this.notice("hold", "warn", `The other side did not accept ${wanted ? "hold" : "resume"}.`);
+    }
+    this.changed();
+  }
+
+  /** Send tones; returns the method used ("rfc4733" or "info"). */
+  sendDtmf(tones) {
+    if (this.state !== "in-call") throw new PhoneError("DTMF works during a call.");
+    if (!DTMF_TONES.test(tones)) throw new PhoneError("DTMF tones are 0-9, A-D, * and #.");
+    const sender = this.senders()[0];
+    if (sender?.dtmf?.canInsertDTMF) {
+      // insertDTMF replaces what is still queued: pass the queue on, so quick key presses all go out.
+      this.session.dtmf(sender.dtmf.toneBuffer + tones, DTMF_TIMING);
+      return "rfc4733";
+    }
+    sendDtmfInfo(this.SIP, this.ua, this.session, tones, DTMF_TIMING);
+    this.dtmfSent += tones.replace(/,/g, "");
+    this.changed();
+    return "info";
+  }
+
+  /** Tones the browser actually put on the wire (RFC 4733), for the call panel and diagnostics. */
+  watchDtmfSender() {
+    const sender = this.senders()[0];
+    if (!sender?.dtmf) return;
+    sender.dtmf.addEventListener("tonechange", (event) => {
+      if (!event.tone) return;
+      this.dtmfSent += event.tone;
+      this.changed();
+    });
+  }
+
+  /** Blind transfer (REFER); `target` is already a dialable string. */
+  transfer(target) {
+    if (this.state !== "in-call") throw new PhoneError("Transfer works during a call.");
+    let context;
+    try {
+      context = this.session.refer(target);
+    } catch (error) {
+      throw new PhoneError(`Cannot transfer now: ${error.message}`);
+    }
+    this.log.info(`blind transfer to ${target}`);
+    // Blind transfer: once the other side has taken the REFER, this leg is done.
+    context.once("referRequestAccepted", () => { if (!this.ended) this.end(`Transferred to ${target}`); });
+    context.once("referRequestRejected", () => {
+      this.notice("transfer", "warn", `The transfer to ${target} was refused.`);
+    });
+  }
+
+  /** We are the one being transferred: whoever takes the "refer" event follows it with a new call. */
+  onReferRequested(context) {
+    if (!isIncomingRefer(this.SIP, context)) return; // our own outgoing REFER
+    const target = referTarget(context);
+    const event = new CustomEvent("refer", { detail: { context, target }, cancelable: true });
+    if (this.ended || this.dispatchEvent(event)) context.reject();
+  }
+
+  /** End this leg once the call that replaces it is answered or fails (the transferor usually ends it first). */
+  endWhenReplaced(next) {
+    const finish = () => {
+      try {
+        if (!hasEnded(this.session)) this.session.terminate();
+      } catch {
+        // Already ending.
+      }
+    };
+    next.session.once("accepted", finish);
+    next.session.once("terminated", finish);
+  }
+
+  /** Media statistics (diagnostics and tests), or null before there is a peer connection. */
+  async stats() {
+    const pc = peerConnectionOf(this.session);
+    if (!pc) return null;
+    return summarizeStats(await pc.getStats(), pc.getTransceivers()[0]?.currentDirection ?? null);
+  }
+
+  /** Another microphone mid-call: the same sender gets the new track, no re-INVITE needed. */
+  async replaceMicrophone(getTrack) {
+    const [sender] = this.senders();
+    if (!sender) return;
+    const track = await getTrack();
+    track.enabled = !this.muted;
+    const old = sender.track;
+    await sender.replaceTrack(track);
+    old?.stop();
+  }
+
+  // ---- plumbing --------------------------------------------------------------------------------------------
+
+  notice(id, level, text) {
+    this.emit("notice", { id, level, text });
+  }
+
+  emit(type, detail = {}) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  changed() {
+    this.dispatchEvent(new Event("change"));
+  }
+}

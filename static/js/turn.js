@@ -1,0 +1,85 @@
+// The session's HTTP side: the URLs the page talks to, GET /webphone/turn-credentials (the same checks as /ws,
+// with a reason a refused WebSocket upgrade cannot give) and the ICE configuration built from its answer.
+// `readSessionAnswer` and `iceSettings` are pure; `SessionCheck` is their thin fetch adapter.
+
+import { sessionQuery, parseServer } from "./params.js";
+
+const TURN_CHECK_TIMEOUT_MS = 8000;
+
+/** The WebSocket URL, the credentials URL and the SIP domain for these launch parameters. Pure. */
+export function sessionUrls(params, location) {
+  const secure = location.protocol === "https:";
+  const query = sessionQuery(params);
+  return {
+    wsUrl: `${secure ? "wss" : "ws"}://${params.server}/ws?${query}`,
+    turnUrl: `${location.protocol}//${params.server}/webphone/turn-credentials?${query}`
+      + `&server=${encodeURIComponent(params.server)}&turn_port=${params.turn_port}`,
+    domain: parseServer(params.server).host,
+  };
+}
+
+/**
+ * The RTCPeerConnection configuration every call shares (SIP.js keeps the object by reference, so TURN
+ * refreshes apply to the next call).
+ */
+export function newRtcConfiguration() {
+  return { iceServers: [], iceTransportPolicy: "all", bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
+}
+
+/**
+ * ICE servers and transport policy from a credentials answer (null: none), and when to fetch fresh ones
+ * (ms, or null when the answer has no ttl). Pure.
+ */
+export function iceSettings(body) {
+  const uris = Array.isArray(body?.uris) ? body.uris.filter((u) => typeof u === "string" && /^turns?:/.test(u)) : [];
+  const ttl = Number(body?.ttl);
+  return {
+    uris,
+    iceServers: uris.length ? [{ urls: uris, username: String(body.username), credential: String(body.password) }] : [],
+    iceTransportPolicy: body?.ice_transport_policy === "relay" ? "relay" : "all",
+    // Well before these expire, for the calls still to come.
+    refreshMs: Number.isFinite(ttl) && ttl > 0 ? Math.max(30, ttl * 0.8) * 1000 : null,
+  };
+}
+
+/**
+ * What an answer of the credentials endpoint means. Pure.
+ * {kind: "turn", body} | {kind: "no-turn", why} | {kind: "expired"} | {kind: "refused", message} | {kind: "retry", message}
+ */
+export function readSessionAnswer(status, body) {
+  if (status >= 200 && status < 300) return { kind: "turn", body };
+  if (status === 401 || status === 403) {
+    if (body.reason === "session_expired") return { kind: "expired" };
+    return { kind: "refused", message: `The server refused this session: ${body.message || `HTTP ${status}`}. `
+      + "Ask for a new webphone link." };
+  }
+  // No TURN here (not configured): calls still work where the networks let media through directly.
+  if (status === 503 || status === 404) return { kind: "no-turn", why: body.message || status };
+  return { kind: "retry", message: `the service answered HTTP ${status}` };
+}
+
+/** One GET of the credentials URL, read into an answer; a network failure or timeout throws. */
+export class SessionCheck {
+  constructor({ url, fetch = globalThis.fetch.bind(globalThis) }) {
+    this.url = url;
+    this.fetch = fetch;
+  }
+
+  async check() {
+    let response;
+    try {
+      response = await this.fetch(this.url, {
+        cache: "no-store", credentials: "omit", signal: AbortSignal.timeout(TURN_CHECK_TIMEOUT_MS),
+      });
+    } catch (error) {
+      throw new Error(`the service did not answer (${error.name})`);
+    }
+    let body = {};
+    try {
+      body = await response.json();
+    } catch {
+      // Not JSON: only the status says anything.
+    }
+    return readSessionAnswer(response.status, body ?? {});
+  }
+}

@@ -1,0 +1,148 @@
+// A Call over a scripted SIP.js session: its own state from ring to end, hold that settles or times out,
+// DTMF over INFO where there is no DTMF sender, and a REFER nobody takes is refused.
+
+import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
+import { createRequire } from "node:module";
+import { test } from "node:test";
+
+import { Call, endNotice } from "../../static/js/call.js";
+import { PhoneError } from "../../static/js/errors.js";
+
+const SIP = createRequire(import.meta.url)("sip.js");
+const log = { info() {}, warn() {} };
+
+/** What a Call sees of an InviteClientContext/InviteServerContext: events, and the methods it calls. */
+class FakeSession extends EventEmitter {
+  constructor() {
+    super();
+    this.done = [];
+    this.pendingReinvite = false;
+    this.localHold = false;
+    this.sessionDescriptionHandler = null;
+  }
+
+  terminate() { this.done.push("terminate"); this.emit("terminated", null, "Terminated"); }
+  reject(options) { this.done.push(["reject", options.statusCode]); this.emit("terminated", null, "Rejected"); }
+  accept() { this.done.push("accept"); this.emit("accepted"); }
+  hold() { this.localHold = true; this.pendingReinvite = true; this.done.push("hold"); }
+  unhold() { this.localHold = false; this.pendingReinvite = true; this.done.push("unhold"); }
+  dtmf(tones) { this.done.push(["dtmf", tones]); }
+}
+
+function newCall(state = "calling") {
+  const session = new FakeSession();
+  const ua = { configuration: { dtmfType: SIP.C.dtmfType.RTP } };
+  const call = new Call({ session, direction: "outgoing", peer: "1002", state, SIP, ua, log });
+  const events = [];
+  for (const type of ["connected", "ended", "notice", "ringback", "dtmf"]) {
+    call.addEventListener(type, (e) => events.push([type, e.detail]));
+  }
+  return { call, session, ua, events };
+}
+
+test("an outgoing call rings back, connects and ends once, with the cause SIP.js gave first", () => {
+  const { call, session, events } = newCall();
+  session.emit("progress", { statusCode: 100 });
+  session.emit("progress", { statusCode: 180 });
+  session.emit("accepted");
+  assert.equal(call.state, "in-call");
+  assert.ok(call.startedAt > 0);
+  session.emit("bye");
+  session.emit("terminated", null, "Terminated");
+  session.emit("terminated", null, "Terminated");
+  assert.equal(call.ended, true);
+  assert.deepEqual(events.map(([type]) => type), ["ringback", "connected", "ended"]);
+  assert.deepEqual(events.at(-1)[1], { cause: "Remote hangup" });
+});
+
+test("two calls keep their own state: one session's events never reach the other call", () => {
+  const first = newCall("in-call");
+  const second = newCall("ringing");
+  first.session.emit("dtmf", null, { tone: "5" });
+  first.session.emit("terminated", null, "Terminated");
+  assert.equal(first.call.dtmfReceived, "5");
+  assert.equal(second.call.dtmfReceived, "");
+  assert.equal(second.call.state, "ringing");
+  assert.deepEqual(second.events, []);
+});
+
+test("hold settles on the answer to the re-INVITE; a refusal restores SIP.js's hold flag and says so", () => {
+  const { call, session, events } = newCall("in-call");
+  call.hold(true);
+  assert.equal(call.holdPending, "hold");
+  assert.throws(() => call.hold(false), PhoneError);
+  session.emit("reinviteAccepted");
+  assert.deepEqual([call.held, call.holdPending], [true, false]);
+  call.hold(false);
+  session.pendingReinvite = false;
+  session.emit("reinviteFailed");
+  assert.deepEqual([call.held, session.localHold], [true, true]);
+  assert.equal(events.at(-1)[1].text, "The other side did not accept resume.");
+  clearTimeout(call.holdTimer);
+});
+
+test("a re-INVITE nobody answers is given up after the hold timeout", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const { call, session, events } = newCall("in-call");
+  call.hold(true);
+  t.mock.timers.tick(9999);
+  assert.equal(call.holdPending, "hold");
+  t.mock.timers.tick(1);
+  assert.deepEqual([call.holdPending, call.held, session.pendingReinvite, session.localHold], [false, false, false, false]);
+  assert.equal(events.at(-1)[1].text, "The other side did not accept hold.");
+});
+
+test("without a DTMF sender tones go as INFO and are counted; bad tones and wrong states are refused", () => {
+  const { call, session, ua } = newCall("in-call");
+  assert.equal(call.sendDtmf("1,2"), "info");
+  assert.deepEqual(session.done.at(-1), ["dtmf", "1,2"]);
+  assert.equal(call.dtmfSent, "12");
+  assert.equal(ua.configuration.dtmfType, SIP.C.dtmfType.RTP);
+  assert.throws(() => call.sendDtmf("x"), /DTMF tones are/);
+  const ringing = newCall("ringing").call;
+  assert.throws(() => ringing.sendDtmf("1"), /during a call/);
+  assert.throws(() => ringing.mute(true), /during a call/);
+});
+
+test("reject sends 486 and ends as Rejected; answer only while ringing", () => {
+  const { call, session, events } = newCall("ringing");
+  call.reject();
+  assert.deepEqual(session.done, [["reject", 486]]);
+  assert.deepEqual(events.at(-1), ["ended", { cause: "Rejected" }]);
+  assert.throws(() => call.answer({}), /no call to answer/);
+});
+
+test("a terminate that throws still ends the call", () => {
+  const { call, session, events } = newCall("in-call");
+  session.terminate = () => { throw new Error("already gone"); };
+  call.end("Hangup");
+  assert.deepEqual(events.at(-1), ["ended", { cause: "Hangup" }]);
+});
+
+test("a REFER from the other side is refused unless someone takes it", () => {
+  const refer = () => {
+    const context = Object.create(SIP.ReferServerContext.prototype);
+    context.referTo = { uri: { user: "1003" } };
+    context.rejected = 0;
+    context.reject = () => { context.rejected++; };
+    return context;
+  };
+  const { call, session } = newCall("in-call");
+  const ignored = refer();
+  session.emit("referRequested", ignored);
+  assert.equal(ignored.rejected, 1);
+  let target = null;
+  call.addEventListener("refer", (e) => { target = e.detail.target; e.preventDefault(); });
+  const taken = refer();
+  session.emit("referRequested", taken);
+  assert.deepEqual([target, taken.rejected], ["1003", 0]);
+});
+
+test("busy, not found and a refused microphone each have a notice; other causes none", () => {
+  const { causes } = SIP.C;
+  assert.deepEqual(endNotice(causes.BUSY, "1002", causes), { level: "info", text: "1002 is busy." });
+  assert.equal(endNotice(causes.NOT_FOUND, "1002", causes).level, "warn");
+  assert.match(endNotice(causes.USER_DENIED_MEDIA_ACCESS, "1002", causes).text, /did not allow the microphone/);
+  assert.equal(endNotice("Remote hangup", "1002", causes), null);
+});
