@@ -20,10 +20,12 @@ export function sessionUrls(params, location) {
 
 /**
  * The RTCPeerConnection configuration every call shares (SIP.js keeps the object by reference, so TURN
- * refreshes apply to the next call).
+ * refreshes apply to the next call). "balanced" takes offers with and without a BUNDLE group (a PBX or
+ * rtpengine without bundle sends one m-line per transport); rtcp-mux stays required, the only policy
+ * Chromium still implements.
  */
 export function newRtcConfiguration() {
-  return { iceServers: [], iceTransportPolicy: "all", bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
+  return { iceServers: [], iceTransportPolicy: "all", bundlePolicy: "balanced", rtcpMuxPolicy: "require" };
 }
 
 /**

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { SessionCheck, iceSettings, readSessionAnswer, sessionUrls } from "../../static/js/turn.js";
+import { SessionCheck, iceSettings, newRtcConfiguration, readSessionAnswer, sessionUrls } from "../../static/js/turn.js";
 
 const PARAMS = {
   auth_key: "K", server: "phone.example.com:8443", turn_port: 3478, customer_id: 7, user_id: 1001,
@@ -40,6 +40,12 @@ test("TURN credentials become ICE servers; junk URIs are dropped; refresh at 80 
   assert.equal(iceSettings({ uris: [], ttl: 10 }).refreshMs, 30000);
   const none = iceSettings(null);
   assert.deepEqual([none.iceServers, none.iceTransportPolicy, none.refreshMs], [[], "all", null]);
+});
+
+test("calls take offers with or without BUNDLE, and keep rtcp-mux", () => {
+  assert.equal(newRtcConfiguration().bundlePolicy, "balanced");
+  assert.equal(newRtcConfiguration().rtcpMuxPolicy, "require");
+  assert.notEqual(newRtcConfiguration(), newRtcConfiguration());
 });
 
 test("the check reads JSON, tolerates a body that is not, and turns a network failure into an error", async () => {
