@@ -10,7 +10,7 @@ import sys
 
 from service.config import DatabaseConfig
 
-from . import coturn, dotenv, install, kamailio, mariadb, procs
+from . import cluster, coturn, dotenv, install, kamailio, mariadb, procs
 from .paths import LOGS
 
 
@@ -26,6 +26,7 @@ def up(*, browser: bool = False, bench_tools: bool = False) -> dict[str, str]:
     for name, start in (
         ("mariadb", lambda: mariadb.start(db)),
         ("kamailio", lambda: kamailio.start(env)),
+        (cluster.NAME, lambda: cluster.start(env)),
         ("coturn", lambda: coturn.start(env)),
     ):
         try:
@@ -33,18 +34,23 @@ def up(*, browser: bool = False, bench_tools: bool = False) -> dict[str, str]:
         except Exception as exc:
             sys.exit(f"devstack: {name} failed to start: {exc}")
         print(f"devstack: {name} {'started' if started else 'already running'}", flush=True)
+    try:
+        cluster.ensure_demo_rows(db, env)
+    except Exception as exc:
+        sys.exit(f"devstack: the demo ViciDial servers and phones could not be written: {exc}")
     print(f"devstack: logs in {LOGS}", flush=True)
     return env
 
 
 def down() -> None:
-    for name, stop in (("coturn", coturn.stop), ("kamailio", kamailio.stop), ("mariadb", mariadb.stop)):
+    for name, stop in (("coturn", coturn.stop), (cluster.NAME, cluster.stop), ("kamailio", kamailio.stop),
+                       ("mariadb", mariadb.stop)):
         if stop():
             print(f"devstack: {name} stopped", flush=True)
 
 
 def status() -> int:
-    for name in ("mariadb", "kamailio", "coturn"):
+    for name in ("mariadb", "kamailio", cluster.NAME, "coturn"):
         pid = procs.pid_of(name)
         print(f"{name}: {'running, pid %d' % pid if pid else 'not started by devstack'}")
     return 0

@@ -20,6 +20,15 @@ SHM_MB = 1024
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 
 
+DEFAULT_URL = "ws://127.0.0.1:8088"
+
+
+def local_url(env: dict[str, str]) -> str:
+    """The stack's own Kamailio: SIP_UPSTREAM, or its default where SIP_UPSTREAM is `vicidial`."""
+    url = env.get("SIP_UPSTREAM") or DEFAULT_URL
+    return DEFAULT_URL if url.strip().lower() == "vicidial" else url
+
+
 def address(sip_upstream: str) -> tuple[str, int]:
     parts = urlsplit(sip_upstream)
     return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "wss" else 80)
@@ -57,7 +66,7 @@ def ensure_installed() -> None:
 
 
 def start(env: dict[str, str]) -> bool:
-    host, port = address(env.get("SIP_UPSTREAM", "ws://127.0.0.1:8088"))
+    host, port = address(local_url(env))
     if procs.port_open(host, port):
         return False
     ensure_installed()
@@ -73,7 +82,7 @@ def stop() -> bool:
 
 def restart(env: dict[str, str]) -> None:
     """Stop Kamailio (if devstack started it) and start it again; returns once it listens."""
-    host, port = address(env.get("SIP_UPSTREAM", "ws://127.0.0.1:8088"))
+    host, port = address(local_url(env))
     stop()
     deadline = time.monotonic() + 15
     while procs.port_open(host, port) and time.monotonic() < deadline:

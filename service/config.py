@@ -16,6 +16,9 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
+VICIDIAL_UPSTREAM = "vicidial"  # SIP_UPSTREAM: each agent to its ViciDial phone's server (sip_proxy/phone_routes.py)
+
+
 class ConfigError(ValueError):
     """A configuration variable has a value the service cannot use."""
 
@@ -204,9 +207,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             raise ConfigError("OFFICE_HOURS_TZ", f"{tz!r} is not an IANA time zone such as Africa/Johannesburg") from None
 
     upstream = _get(env, "SIP_UPSTREAM") or "ws://127.0.0.1:8088"
-    problem = websocket_url_problem(upstream)
-    if problem:
-        raise ConfigError("SIP_UPSTREAM", problem)
+    if upstream.lower() == VICIDIAL_UPSTREAM:
+        upstream = VICIDIAL_UPSTREAM
+    else:
+        problem = websocket_url_problem(upstream)
+        if problem:
+            raise ConfigError("SIP_UPSTREAM", f"{problem}, or {VICIDIAL_UPSTREAM}")
     from .sip_proxy.upstream_tls import MODES, CaFileError, client_context
 
     tls_verify = (_get(env, "SIP_UPSTREAM_TLS_VERIFY") or "full").lower()

@@ -109,3 +109,39 @@ INSERT IGNORE INTO vicidial_call_times (call_time_id, call_time_name, ct_default
 ('12pm-5pm', 'default 12pm to 5pm calling', 1200, 1700),
 ('12pm-9pm', 'default 12pm to 9pm calling', 1200, 2100),
 ('5pm-9pm', 'default 5pm to 9pm calling', 1700, 2100);
+
+-- ViciDial's phones and servers, the columns SIP_UPSTREAM=vicidial reads (and a few beside them), with
+-- ViciDial's own definitions and indexes. devstack puts the demo agents' phones on two servers
+-- (devstack/cluster.py).
+CREATE TABLE IF NOT EXISTS phones (
+extension VARCHAR(100),
+dialplan_number VARCHAR(20),
+server_ip VARCHAR(15),
+login VARCHAR(15),
+pass VARCHAR(100),
+status VARCHAR(10),
+active ENUM('Y','N'),
+phone_type VARCHAR(50),
+fullname VARCHAR(50),
+protocol ENUM('SIP','PJSIP','Zap','IAX2','EXTERNAL') default 'SIP',
+template_id VARCHAR(15) NOT NULL,
+conf_secret VARCHAR(100) default 'test',
+is_webphone ENUM('Y','N','Y_API_LAUNCH') default 'N',
+use_external_server_ip ENUM('Y','N') default 'N',
+webphone_auto_answer ENUM('Y','N') default 'Y',
+index (server_ip),
+index (dialplan_number),
+unique index extenserver (extension, server_ip)
+) ENGINE=MyISAM;
+
+CREATE TABLE IF NOT EXISTS servers (
+server_id VARCHAR(10) NOT NULL,
+server_description VARCHAR(255),
+server_ip VARCHAR(15) NOT NULL,
+active ENUM('Y','N'),
+asterisk_version VARCHAR(20) default '1.4.21.2',
+external_server_ip VARCHAR(100) default '',
+web_socket_url VARCHAR(255) default '',
+external_web_socket_url VARCHAR(255) default '',
+unique index server_id (server_id)
+) ENGINE=MyISAM;

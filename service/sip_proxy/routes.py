@@ -10,11 +10,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..appkeys import METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
+from ..appkeys import DB_POOL, METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
+from ..config import VICIDIAL_UPSTREAM
 from ..errors import ApiError, json_response
 from . import turn, upstream_probe, upstream_tls
 from .access import check_request
 from .deadlines import Deadlines
+from .phone_lookup import PhoneRouter
+from .phone_routes import Refusal
 from .relay import (
     CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN, MAX_FRAME, Relay, connect_upstream, enable_keepalive,
 )
@@ -25,6 +28,7 @@ log = logging.getLogger("service.sip_proxy")
 RELAYS = web.AppKey("sip_relays", set)  # set[Relay]: every open session, so shutdown can close them all
 STATS = web.AppKey("sip_relay_stats", RelayStats)
 DEADLINES = web.AppKey("sip_relay_deadlines", Deadlines)
+PHONE_ROUTER = web.AppKey("sip_phone_router", PhoneRouter)  # SIP_UPSTREAM=vicidial
 UPSTREAM_TLS = web.AppKey("sip_upstream_tls", ssl.SSLContext)  # built once at start-up (upstream_tls.py)
 
 
@@ -45,7 +49,15 @@ async def ws(request: web.Request) -> web.StreamResponse:
                              "reason": "no_sip_subprotocol"})
     session = check_request(request, app[SETTINGS], stats)
 
-    upstream = await connect_upstream(app[SETTINGS].sip_upstream, request.remote, app[UPSTREAM_TLS])
+    url = app[SETTINGS].sip_upstream
+    if url == VICIDIAL_UPSTREAM:
+        route = await app[PHONE_ROUTER].route(session.username)
+        if isinstance(route, Refusal):
+            stats.refusal(route.reason)
+            log.info("refused /ws for %r from %s: %s", session.username, request.remote, route.message)
+            raise ApiError(route.status, route.body())
+        url = route.url
+    upstream = await connect_upstream(url, request.remote, app[UPSTREAM_TLS])
     transport = request.transport
     if transport is None or transport.is_closing():  # the browser left while the PBX was being reached
         if upstream is not None:
@@ -136,12 +148,24 @@ async def close_sessions(app: web.Application) -> None:
 
 
 async def upstream_ready(app: web.Application) -> str | None:
-    """/readyz: does SIP_UPSTREAM accept a `sip` WebSocket (TLS included)?"""
-    return await upstream_probe.probe(app[SETTINGS].sip_upstream, app[UPSTREAM_TLS])
+    """/readyz: does SIP_UPSTREAM (with `vicidial`: each web_socket_url in use) accept a `sip` WebSocket?"""
+    url = app[SETTINGS].sip_upstream
+    if url != VICIDIAL_UPSTREAM:
+        return await upstream_probe.probe(url, app[UPSTREAM_TLS])
+    try:
+        urls = await app[PHONE_ROUTER].urls_in_use()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", said in words
+        return f"ViciDial servers could not be read: {type(exc).__name__}: {exc}"
+    if not urls:
+        return "no active ViciDial phone is on a server with a web_socket_url"
+    failures = await asyncio.gather(*(upstream_probe.probe(u, app[UPSTREAM_TLS]) for u in urls))
+    failed = [f for f in failures if f]
+    return "; ".join(failed) if failed else None
 
 
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
+    app[PHONE_ROUTER] = PhoneRouter(lambda: app[DB_POOL])
     app[UPSTREAM_TLS] = upstream_tls.client_context(settings.sip_upstream_ca_file, settings.sip_upstream_tls_verify)
     if settings.sip_upstream_tls_verify == "none":
         log.warning("SIP_UPSTREAM_TLS_VERIFY=none: wss:// upstream certificates are not verified; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import aiohttp
 
@@ -34,11 +35,12 @@ def new_username() -> str:
     return str(700000 + secrets.randbelow(299999))
 
 
-def kamailio_lookup(user: str) -> bool:
-    """Does Kamailio's location table hold a binding for `user`? (kamcmd over the ctl socket)"""
+def kamailio_lookup(user: str, run_dir: Path | None = None) -> bool:
+    """Does Kamailio's location table hold a binding for `user`? (kamcmd over the ctl socket in `run_dir`,
+    by default the stack's Kamailio's)"""
     from devstack.kamailio import RUN_DIR
 
-    out = subprocess.run(["kamcmd", "-s", f"unix:{RUN_DIR}/kamailio_ctl", "ul.lookup", "location", f"s:{user}"],
+    out = subprocess.run(["kamcmd", "-s", f"unix:{run_dir or RUN_DIR}/kamailio_ctl", "ul.lookup", "location", f"s:{user}"],
                          capture_output=True, text=True, timeout=10).stdout
     return "AOR not found" not in out and "Contact" in out
 
