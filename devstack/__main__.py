@@ -22,6 +22,7 @@ def up(*, browser: bool = False, bench_tools: bool = False) -> dict[str, str]:
         install.ensure_packages({"nginx": ["nginx"], "pt-archiver": ["percona-toolkit"]})
     dotenv.ensure()
     env = dotenv.environment()
+    env.update(coturn.cli_env(env))  # the service reaches the local coturn's CLI with these (README)
     db = DatabaseConfig.from_url(env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/asterisk"))
     for name, start in (
         ("mariadb", lambda: mariadb.start(db)),
@@ -61,7 +62,7 @@ def run() -> int:
     env = up()
     from . import demo
 
-    service_env = demo.announce(env)
+    service_env = {**demo.announce(env), **coturn.cli_env(env)}
     proc = subprocess.Popen([sys.executable, "-m", "service", "serve"], env={**os.environ, **service_env})
     try:
         return proc.wait()

@@ -81,6 +81,8 @@ class Settings:
     turn_secret: str | None = None
     turn_ttl: int = 3600
     turn_port: int = 3478
+    turn_cli: tuple[str, int] | None = None  # coturn's CLI (host, port): cancels allocations of ended sessions
+    turn_cli_password: str | None = None
     ice_transport_policy: Literal["all", "relay"] = "all"
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
@@ -173,6 +175,20 @@ def websocket_url_problem(url: str) -> str | None:
     return None
 
 
+def _turn_cli(env: Mapping[str, str]) -> tuple[tuple[str, int] | None, str | None]:
+    raw = _get(env, "TURN_CLI")
+    password = _get(env, "TURN_CLI_PASSWORD")
+    if raw is None:
+        return None, None
+    host, sep, port = raw.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError("TURN_CLI", f"expected coturn's CLI address as host:port (e.g. 127.0.0.1:5766), got {raw!r}")
+    if password is None:
+        raise ConfigError("TURN_CLI_PASSWORD", "not set: coturn's CLI needs its --cli-password")
+    return (host, int(port)), password
+
+
 def _is_ipv6(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).version == 6
@@ -256,6 +272,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if cert is not None:
         _check_tls_pair(cert, key)
 
+    turn_cli, turn_cli_password = _turn_cli(env)
+
     return Settings(
         host=host,
         port=_port(env, "PORT", 8080),
@@ -270,6 +288,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         turn_secret=_get(env, "TURN_SECRET"),
         turn_ttl=turn_ttl,
         turn_port=_port(env, "TURN_PORT", 3478),
+        turn_cli=turn_cli,
+        turn_cli_password=turn_cli_password,
         ice_transport_policy=policy,  # type: ignore[arg-type]
         tls_cert_file=cert,
         tls_key_file=key,

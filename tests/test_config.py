@@ -21,6 +21,12 @@ def test_defaults() -> None:
     assert not s.tls and s.allowed_origins == ()
 
 
+def test_turn_cli_address_and_password() -> None:
+    s = load_settings({**BASE, "TURN_CLI": "[::1]:5766", "TURN_CLI_PASSWORD": "pw"})
+    assert (s.turn_cli, s.turn_cli_password) == (("::1", 5766), "pw")
+    assert load_settings(BASE).turn_cli is None
+
+
 def test_database_url_with_escaped_password() -> None:
     s = load_settings({**BASE, "DATABASE_URL": "mysql://cron:p%40ss%3Aw@db.local:3307/asterisk"})
     assert (s.database.user, s.database.password, s.database.host, s.database.port) == ("cron", "p@ss:w", "db.local", 3307)
@@ -51,6 +57,9 @@ def test_api_keys_parsed() -> None:
         ({**BASE, "TLS_CERT_FILE": "/etc/hostname", "TLS_KEY_FILE": "/etc/hostname"}, "TLS_CERT_FILE"),
         ({**BASE, "TURN_TTL": "-5"}, "TURN_TTL"),
         ({**BASE, "TURN_PORT": "0"}, "TURN_PORT"),
+        ({**BASE, "TURN_CLI": "127.0.0.1", "TURN_CLI_PASSWORD": "x"}, "TURN_CLI"),
+        ({**BASE, "TURN_CLI": "127.0.0.1:99999", "TURN_CLI_PASSWORD": "x"}, "TURN_CLI"),
+        ({**BASE, "TURN_CLI": "127.0.0.1:5766"}, "TURN_CLI_PASSWORD"),
         ({**BASE, "TURN_PORT": "3478/udp"}, "TURN_PORT"),
         ({**BASE, "ICE_TRANSPORT_POLICY": "sometimes"}, "ICE_TRANSPORT_POLICY"),
         ({**BASE, "TLS_CERT_FILE": "/etc/hostname"}, "TLS_KEY_FILE"),

@@ -22,6 +22,7 @@ from .relay import (
     CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN, MAX_FRAME, Relay, connect_upstream, enable_keepalive,
 )
 from .stats import RelayCollector, RelayStats
+from .turn_reaper import ReaperCollector, TurnReaper, reaper_context
 
 log = logging.getLogger("service.sip_proxy")
 
@@ -30,6 +31,7 @@ STATS = web.AppKey("sip_relay_stats", RelayStats)
 DEADLINES = web.AppKey("sip_relay_deadlines", Deadlines)
 PHONE_ROUTER = web.AppKey("sip_phone_router", PhoneRouter)  # SIP_UPSTREAM=vicidial
 UPSTREAM_TLS = web.AppKey("sip_upstream_tls", ssl.SSLContext)  # built once at start-up (upstream_tls.py)
+TURN_REAPER = web.AppKey("turn_reaper", TurnReaper)  # only when TURN_CLI is set
 
 
 async def ws(request: web.Request) -> web.StreamResponse:
@@ -121,6 +123,9 @@ async def turn_credentials(request: web.Request) -> web.Response:
     except turn.TurnUnavailable as exc:
         raise ApiError(503, {"message": str(exc), "reason": "turn_not_configured"}) from None
     app[STATS].turn_issued += 1
+    reaper = app.get(TURN_REAPER)
+    if reaper is not None:
+        reaper.watch(body["username"])
     headers = {"Cache-Control": "no-store"}
     origin = request.headers.get("Origin")
     if origin:  # check_request let it through: a listed origin may read the answer cross-site
@@ -175,6 +180,10 @@ def setup(app: web.Application) -> None:
     app[DEADLINES] = Deadlines()
     app[METRICS_REGISTRY].register(RelayCollector(stats, lambda: len(relays)))
     app[READINESS_CHECKS]["sip_upstream"] = upstream_ready
+    if settings.turn_cli is not None and settings.turn_cli_password is not None:
+        app[TURN_REAPER] = reaper = TurnReaper(*settings.turn_cli, settings.turn_cli_password)
+        app.cleanup_ctx.append(lambda _app: reaper_context(reaper))
+        app[METRICS_REGISTRY].register(ReaperCollector(reaper))
     app.cleanup_ctx.append(relay_context)
     app.on_shutdown.append(close_sessions)
     app.router.add_get("/ws", ws)

@@ -1,11 +1,14 @@
-"""TURN REST API credentials for coturn's `use-auth-secret` (SPEC section 6). Pure, no I/O.
+"""TURN REST API credentials for coturn's `use-auth-secret` (README: TURN credentials). Pure, no I/O.
 
-    username = "<expiry unix time>:<customer_id>:<user_id>"
+    username = "<expiry unix time>:<customer_id>:<user_id>:<session end unix time>"
     password = base64(HMAC-SHA1(key=TURN_SECRET, msg=username))
 
 coturn recomputes the password from the same secret and refuses a username whose expiry has passed, so a
 credential is never made to outlive its webphone session: the expiry is the earlier of now + TURN_TTL and
-the session's `expire_date`.
+the session's `expire_date`. coturn reads only the part before the first `:` as a time, and only when it first
+authenticates a client: an allocation made in time may be refreshed for ever. The session's end, the last
+field (signed with the rest), is what lets the service cancel such allocations once the session is over
+(`session_end_of`, used by turn_reaper.py).
 """
 
 from __future__ import annotations
@@ -84,6 +87,20 @@ def uri_host(host: str) -> str:
     return host
 
 
+_OURS = re.compile(r"[0-9]{1,12}:[0-9]{1,18}:[0-9]{1,18}:([0-9]{1,12})")
+
+
+def session_end(session: Session) -> int:
+    """The session's end in whole seconds, rounded up: an allocation is never cut before the session ends."""
+    return math.ceil(session.expires_ts)
+
+
+def session_end_of(username: str) -> int | None:
+    """The session end a username made by `credentials` carries; None for any other username."""
+    match = _OURS.fullmatch(username)
+    return None if match is None else int(match[1])
+
+
 def credentials(
     *,
     secret: str | None,
@@ -100,7 +117,7 @@ def credentials(
     # Whole seconds, rounded down, so the credential ends at or before the session.
     expiry = min(math.floor(now) + ttl_max, math.floor(session.expires_ts))
     ttl = expiry - math.floor(now)
-    username = f"{expiry}:{session.customer_id}:{session.user_id}"
+    username = f"{expiry}:{session.customer_id}:{session.user_id}:{session_end(session)}"
     target = f"{uri_host(host)}:{port}"
     return {
         "username": username,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import subprocess
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
+from aioice import stun
+from aioice.turn import TurnClientUdpProtocol
 
 from service.sip_proxy import auth_key
 
@@ -99,3 +104,59 @@ class RawWebSocket:
 
     def close(self) -> None:
         self.writer.close()
+
+
+class Peer(asyncio.DatagramProtocol):
+    """A UDP peer on loopback that queues what reaches it through coturn."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.received.put_nowait(data)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls) -> AsyncIterator[tuple["Peer", tuple[str, int]]]:
+        transport, peer = await asyncio.get_running_loop().create_datagram_endpoint(cls, local_addr=("127.0.0.1", 0))
+        try:
+            yield peer, transport.get_extra_info("sockname")
+        finally:
+            transport.close()
+
+
+@contextlib.asynccontextmanager
+async def turn_allocation(creds: dict, port: int) -> AsyncIterator[TurnClientUdpProtocol]:
+    """A UDP allocation on coturn with `creds` (aioice's TURN client: Allocate, ChannelBind, ChannelData)."""
+    loop = asyncio.get_running_loop()
+    server = ("127.0.0.1", port)
+    transport, client = await loop.create_datagram_endpoint(
+        lambda: TurnClientUdpProtocol(server, creds["username"], creds["password"], lifetime=600,
+                                      channel_refresh_time=300), remote_addr=server)
+    try:
+        await client.connect()
+        yield client
+    finally:
+        if client.refresh_task is not None:
+            client.refresh_task.cancel()
+        transport.close()
+
+
+async def refresh_allocation(client: TurnClientUdpProtocol) -> int:
+    """A Refresh asking for 600 s more: the lifetime coturn grants, or the error code it answers."""
+    request = stun.Message(message_method=stun.Method.REFRESH, message_class=stun.Class.REQUEST)
+    request.attributes["LIFETIME"] = 600
+    try:
+        response, _ = await client.request_with_retry(request)
+    except stun.TransactionFailed as exc:
+        return -exc.response.error_code
+    return response.attributes["LIFETIME"]
+
+
+async def relays(client: TurnClientUdpProtocol, peer: Peer, peer_addr, payload: bytes, window: float) -> bool:
+    """Does `payload`, sent through the allocation, reach the peer within `window` seconds?"""
+    await client.send_data(payload, peer_addr)
+    try:
+        return await asyncio.wait_for(peer.received.get(), window) == payload
+    except asyncio.TimeoutError:
+        return False

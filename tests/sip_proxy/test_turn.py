@@ -22,7 +22,9 @@ def creds(**overrides):
 def test_the_turn_rest_api_answer():
     body = creds()
     expiry = int(NOW) + 3600
-    assert body["username"] == f"{expiry}:7:1001"
+    session_end = int(SESSION.expires_ts)  # a whole second already
+    assert body["username"] == f"{expiry}:7:1001:{session_end}"
+    assert turn.session_end_of(body["username"]) == session_end
     digest = hmac.new(b"turn-secret", body["username"].encode(), hashlib.sha1).digest()
     assert body["password"] == base64.b64encode(digest).decode()
     assert body["ttl"] == 3600
@@ -70,3 +72,12 @@ def test_turn_port_from_the_query_or_the_configuration():
     for raw in ("0", "65536", "+1", " 1", "1 ", "١", "3478.0"):
         with pytest.raises(turn.BadPort):
             turn.port_from_query(raw, 13478)
+
+
+def test_the_session_end_is_rounded_up_and_read_back_only_from_our_usernames():
+    session = Session(7, 1001, "1001", "x", datetime(2026, 6, 1, 18, 0, 0, 250000, tzinfo=timezone.utc))
+    body = creds(session=session)
+    end = turn.session_end_of(body["username"])
+    assert end == int(session.expires_ts) + 1 and end >= session.expires_ts
+    for other in ("1764608400:7:1001", "1764608400:alice", "alice", "1:2:3:4:5", "1:2:3:x", "1:2:3:", ""):
+        assert turn.session_end_of(other) is None, other

@@ -12,7 +12,7 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from service.sip_proxy import turn
 
-from .helpers import in_, session_query
+from .helpers import Peer, in_, refresh_allocation, relays, session_query, turn_allocation
 
 pytestmark = pytest.mark.stack
 
@@ -39,8 +39,8 @@ async def _local_sdp(pc: RTCPeerConnection) -> str:
 
 async def test_the_endpoint_answers_the_turn_rest_api(relay, relay_settings, stack_env):
     creds = await _credentials(relay, relay_settings, stack_env)
-    expiry, customer, user = creds["username"].split(":")
-    assert (customer, user) == ("1", "1001")
+    expiry, customer, user, session_end = creds["username"].split(":")
+    assert (customer, user) == ("1", "1001") and int(session_end) >= int(expiry)
     assert 0 < int(expiry) - time.time() <= relay_settings.turn_ttl
     assert creds["password"] == turn.password_for(stack_env["TURN_SECRET"], creds["username"])
     port = stack_env.get("TURN_PORT", "3478")
@@ -111,3 +111,33 @@ async def test_coturn_refuses_expired_or_forged_credentials(stack_env, case):
         assert " typ relay " not in await _local_sdp(pc)
     finally:
         await pc.close()
+
+
+async def test_an_allocation_stops_relaying_soon_after_its_session_ends(relay, relay_settings, stack_env):
+    """coturn itself keeps relaying (and refreshing) an allocation made in time; the service cancels it
+    through coturn's CLI once the session is over, within the README's bound of 60 s (about 1 s here, as
+    this process issued the credential). A longer session of the same agent carries on untouched."""
+    assert relay_settings.turn_cli is not None, "devstack gives the service TURN_CLI"
+    port = int(stack_env.get("TURN_PORT", "3478"))
+    ending = await _credentials(relay, relay_settings, stack_env, expire_date=in_(4))
+    lasting = await _credentials(relay, relay_settings, stack_env, expire_date=in_(3600))
+    session_end = turn.session_end_of(ending["username"])
+    assert session_end is not None
+    async with Peer.open() as (peer, peer_addr), turn_allocation(ending, port) as client, \
+            turn_allocation(lasting, port) as bystander:
+        assert await relays(client, peer, peer_addr, b"before the end", 5)
+        assert await relays(bystander, peer, peer_addr, b"bystander before", 5)
+        assert await refresh_allocation(client) == 600  # granted while the session lasts
+        # Wait for the event: coturn refusing a Refresh. Its session cancelled, coturn sees the next request as
+        # a new client: it authenticates the username afresh and refuses it as expired (401), or, were the
+        # name still valid, finds no allocation (437).
+        while (answer := await refresh_allocation(client)) > 0:
+            assert time.time() < session_end + 60, "still refreshed 60 s after the session ended"
+            await asyncio.sleep(0.25)
+        cancelled_at = time.time()
+        assert answer in (-401, -437)
+        assert cancelled_at >= session_end - 0.5  # never before the session's end (clock granularity aside)
+        # Gone for good: the bound channel relays nothing over a 1 s window, and nothing re-creates it.
+        assert not await relays(client, peer, peer_addr, b"after the end", 1.0)
+        assert await relays(bystander, peer, peer_addr, b"bystander after", 5)
+        assert await refresh_allocation(bystander) == 600
