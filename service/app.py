@@ -9,11 +9,15 @@ from .appkeys import METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
 from .archive import routes as archive_routes
 from .config import Settings
 from .errors import error_middleware
+from .forwarded import forwarded_middleware
 from .sip_proxy import routes as sip_proxy_routes
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=2 * 1024 * 1024)
+    middlewares = [error_middleware]
+    if settings.trusted_proxies:  # before the error middleware, so even an error answer sees the client
+        middlewares.insert(0, forwarded_middleware(settings.trusted_proxies))
+    app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)
     app[SETTINGS] = settings
     app[METRICS_REGISTRY] = metrics.new_registry()
     app[READINESS_CHECKS] = {}

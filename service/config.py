@@ -15,6 +15,8 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .forwarded import Network, parse_networks
+
 
 VICIDIAL_UPSTREAM = "vicidial"  # SIP_UPSTREAM: each agent to its ViciDial phone's server (sip_proxy/phone_routes.py)
 
@@ -87,6 +89,7 @@ class Settings:
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     allowed_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[Network, ...] = ()
 
     @property
     def tls(self) -> bool:
@@ -273,6 +276,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         _check_tls_pair(cert, key)
 
     turn_cli, turn_cli_password = _turn_cli(env)
+    try:
+        trusted_proxies = parse_networks(_get(env, "TRUSTED_PROXIES") or "")
+    except ValueError as exc:
+        raise ConfigError("TRUSTED_PROXIES", str(exc)) from None
 
     return Settings(
         host=host,
@@ -294,4 +301,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         tls_cert_file=cert,
         tls_key_file=key,
         allowed_origins=_origins(_get(env, "ALLOWED_ORIGINS")),
+        trusted_proxies=trusted_proxies,
     )

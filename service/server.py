@@ -13,6 +13,8 @@ import sys
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from .forwarded import CLIENT_ADDRESS
+
 log = logging.getLogger("service")
 
 
@@ -22,7 +24,7 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             '%s "%s %s" %s %.1fms',
-            request.remote,
+            request.get(CLIENT_ADDRESS) or request.remote,
             request.method,
             request.path,
             response.status,

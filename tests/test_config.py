@@ -19,6 +19,12 @@ def test_defaults() -> None:
     assert s.turn_secret is None and s.turn_ttl == 3600 and s.turn_port == 3478
     assert s.ice_transport_policy == "all"
     assert not s.tls and s.allowed_origins == ()
+    assert s.trusted_proxies == ()
+
+
+def test_trusted_proxies_are_addresses_and_networks() -> None:
+    s = load_settings({**BASE, "TRUSTED_PROXIES": "127.0.0.1, ::1, 10.1.2.3/8"})
+    assert [str(n) for n in s.trusted_proxies] == ["127.0.0.1/32", "::1/128", "10.0.0.0/8"]
 
 
 def test_turn_cli_address_and_password() -> None:
@@ -65,6 +71,7 @@ def test_api_keys_parsed() -> None:
         ({**BASE, "TLS_CERT_FILE": "/etc/hostname"}, "TLS_KEY_FILE"),
         ({**BASE, "TLS_CERT_FILE": "/nonexistent.pem", "TLS_KEY_FILE": "/nonexistent.key"}, "TLS_CERT_FILE"),
         ({**BASE, "ALLOWED_ORIGINS": "crm.example.com"}, "ALLOWED_ORIGINS"),
+        ({**BASE, "TRUSTED_PROXIES": "127.0.0.1,nginx.local"}, "TRUSTED_PROXIES"),
     ],
 )
 def test_bad_value_names_the_variable(env: dict[str, str], variable: str) -> None:

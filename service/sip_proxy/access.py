@@ -16,13 +16,17 @@ from .stats import RelayStats
 log = logging.getLogger("service.sip_proxy")
 
 
-def origin_allowed(origin: str, allowed: tuple[str, ...], request_host: str) -> bool:
-    """The service's own origin (same host) is always allowed; others only when listed in ALLOWED_ORIGINS."""
+def origin_allowed(origin: str, allowed: tuple[str, ...], request_scheme: str, request_host: str) -> bool:
+    """The service's own origin (same scheme and host) is always allowed; others only when in ALLOWED_ORIGINS.
+
+    Behind a TLS-terminating proxy the scheme is the one the proxy reports, when it is trusted (README,
+    "Operations"): the page's https origin is then the service's own.
+    """
     origin = origin.strip().rstrip("/").lower()
     if origin in allowed:
         return True
     parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == request_host.lower()
+    return parts.scheme == request_scheme.lower() and parts.netloc == request_host.lower()
 
 
 def check_request(request: web.Request, settings: Settings, stats: RelayStats) -> Session:
@@ -30,7 +34,7 @@ def check_request(request: web.Request, settings: Settings, stats: RelayStats) -
     origin = request.headers.get("Origin")
     # Browsers always send Origin on WebSocket handshakes; its absence means a non-browser client, which
     # cross-site WebSocket hijacking cannot involve. Those still need a valid auth_key.
-    if origin is not None and not origin_allowed(origin, settings.allowed_origins, request.host):
+    if origin is not None and not origin_allowed(origin, settings.allowed_origins, request.scheme, request.host):
         stats.refusal("origin_not_allowed")
         raise ApiError(403, {"message": "this origin may not open webphone sessions", "reason": "origin_not_allowed"})
     # A plain dict, dropped after the check: request.query would keep a MultiDict alive on the request (which
