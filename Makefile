@@ -14,7 +14,7 @@ run: deps
 ## make test: the page's pure JS tests (node --test), the same set-up without the foreground service, then the whole test suite
 test: deps
 	node --test tests/js/
-	$(PY) -m devstack up --with-browser
+	$(PY) -m devstack up --with-browser --with-deploy-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make bench: the benchmarks (not part of make test)

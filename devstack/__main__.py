@@ -14,7 +14,13 @@ from . import cluster, coturn, dotenv, install, kamailio, mariadb, procs
 from .paths import LOGS
 
 
-def up(*, browser: bool = False, bench_tools: bool = False) -> dict[str, str]:
+DEPLOY_TOOLS = {"/usr/sbin/nginx": ["nginx"], "systemd-analyze": ["systemd"]}
+"""What the tests of deploy/ run: nginx in front of the service, and systemd's unit checker."""
+
+
+def up(*, browser: bool = False, bench_tools: bool = False, deploy_tools: bool = False) -> dict[str, str]:
+    if deploy_tools:
+        install.ensure_packages(DEPLOY_TOOLS)
     if browser:
         # Playwright drives Debian's Chromium (never a browser of its own download).
         install.ensure_packages({"chromium": ["chromium"]})
@@ -77,10 +83,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "run"])
     parser.add_argument("--with-browser", action="store_true", help="also install Chromium (tests)")
+    parser.add_argument("--with-deploy-tools", action="store_true", help="also install nginx and systemd-analyze (tests)")
     parser.add_argument("--with-bench-tools", action="store_true", help="also install nginx and pt-archiver")
     args = parser.parse_args()
     if args.command == "up":
-        up(browser=args.with_browser, bench_tools=args.with_bench_tools)
+        up(browser=args.with_browser, bench_tools=args.with_bench_tools, deploy_tools=args.with_deploy_tools)
     elif args.command == "down":
         down()
     elif args.command == "status":

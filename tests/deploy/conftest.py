@@ -1,0 +1,100 @@
+"""Fixtures for the deploy/ tests: the tools installed, a test certificate, the service behind nginx."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import devstack.__main__ as devstack_main
+from devstack import install, nginx
+from devstack.paths import ROOT
+
+
+@pytest.fixture(scope="session")
+def deploy_tools() -> None:
+    """nginx and systemd-analyze (`make test` installs them first; this covers a bare `pytest`)."""
+    install.ensure_packages(devstack_main.DEPLOY_TOOLS)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port} after {timeout:.0f} s:\n{log.read_text(errors='replace')}")
+
+
+@contextmanager
+def running(argv: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc, log)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclasses.dataclass(frozen=True)
+class Fronted:
+    """The service behind nginx: `base` is nginx's https URL, `ssl` trusts the test certificate."""
+
+    base: str
+    host: str
+    ssl: ssl.SSLContext
+    service_log: Path
+    nginx_dir: Path
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def fronted(deploy_tools: None, stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fronted]:
+    """`python -m service serve` trusting loopback proxies, with deploy/nginx's configuration in front."""
+    run_dir = tmp_path_factory.mktemp("nginx")
+    cert, key = make_certificate(run_dir)
+    service_port, https_port, http_port = free_port(), free_port(), free_port()
+    server_conf = run_dir / "omnisense-gateway.conf"
+    server_conf.write_text(nginx.loopback_config(
+        nginx.DEPLOY_CONF.read_text(), https_port=https_port, http_port=http_port, service_port=service_port,
+        cert=cert, key=key, logs=run_dir))
+    (run_dir / "nginx.conf").write_text(nginx.main_config(run_dir, server_conf))
+    env = {**os.environ, **stack_env, "HOST": "127.0.0.1", "PORT": str(service_port),
+           "TRUSTED_PROXIES": "127.0.0.1,::1", "TLS_CERT_FILE": "", "TLS_KEY_FILE": ""}
+    service_log = run_dir / "service.log"
+    with running([sys.executable, "-m", "service", "serve"], service_port, service_log, env), \
+            running(nginx.command(run_dir), https_port, run_dir / "nginx.out"):
+        context = ssl.create_default_context(cafile=str(cert))
+        yield Fronted(f"https://127.0.0.1:{https_port}", f"127.0.0.1:{https_port}", context, service_log, run_dir)
