@@ -15,7 +15,8 @@ from .paths import CONFIG, short_run_dir
 NAME = "kamailio"
 CFG = CONFIG / "kamailio" / "kamailio.cfg"
 RUN_DIR = short_run_dir("kamailio")
-# About 130 KB of shared memory per WebSocket: 1 GiB leaves room for several thousand sessions.
+# About 180 KB of shared memory per WebSocket (a 64 KiB read buffer each): 1 GiB leaves room for several
+# thousand sessions.
 SHM_MB = 1024
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 

@@ -94,6 +94,7 @@ class Agent:
         self.answer_sdp: AnswerSdp | None = None  # set to accept incoming calls; None answers 486
         self.ring_seconds = 0.0
         self.incoming: asyncio.Queue[Dialog] = asyncio.Queue()
+        self.texts: asyncio.Queue[bytes] = asyncio.Queue()  # bodies of the MESSAGEs this agent was sent
         self.closed = asyncio.Event()
 
     # -- plumbing --------------------------------------------------------------------------------------
@@ -264,6 +265,24 @@ class Agent:
         if not (response.status or 0) < 300:
             raise SipError(response.status or 0, response.reason or "")
 
+    # -- instant messages (RFC 3428) --------------------------------------------------------------------
+
+    async def message(self, target_user: str, text: str) -> sip.SipMessage:
+        """Send a MESSAGE with `text` to another agent; return its final response (any status)."""
+        body = text.encode()
+        call_id = secrets.token_hex(10)
+
+        def build(branch: str) -> str:
+            return "\r\n".join([
+                f"MESSAGE sip:{target_user}@{self.domain} SIP/2.0", self._via(branch), "Max-Forwards: 70",
+                f"From: <{self.aor}>;tag={secrets.token_hex(5)}", f"To: <sip:{target_user}@{self.domain}>",
+                f"Call-ID: {call_id}", "CSeq: 1 MESSAGE", "Content-Type: text/plain",
+                f"Content-Length: {len(body)}", "", text,
+            ])
+
+        response, _ = await self._transaction(build)
+        return response
+
     def _in_dialog(self, dialog: Dialog, method: str, cseq: int, branch: str | None = None) -> str:
         lines = [
             f"{method} {dialog.remote_target} SIP/2.0", self._via(branch or "z9hG4bK" + secrets.token_hex(8)),
@@ -291,6 +310,9 @@ class Agent:
                 dialog.ended.set()
         elif method == "CANCEL":
             await self.send(_response(request, 200, "OK"))
+        elif method == "MESSAGE":
+            self.texts.put_nowait(request.body)
+            await self.send(_response(request, 200, "OK", tag=secrets.token_hex(5)))
         else:
             await self.send(_response(request, 405, "Method Not Allowed"))
 

@@ -489,3 +489,14 @@ async def test_readiness_reports_the_upstream(relay, aiohttp_client, make_settin
     response = await client.get("/readyz")
     body = await response.json()
     assert response.status == 503 and "127.0.0.1:9 unreachable" in body["checks"]["sip_upstream"]
+
+
+async def test_a_60_kib_message_reaches_kamailio_and_gets_its_answer(connect):
+    """The README's 64 KiB per message holds on the local stack: Kamailio reads a 60 KiB MESSAGE whole, answers
+    it itself (404 for an agent nobody registered) or forwards it to the agent, whose 200 comes back."""
+    sender, receiver = await connect(), await connect()
+    text = "x" * (60 * 1024)
+    assert (await sender.message(new_username(), text)).status == 404
+    assert (await sender.message(receiver.username, text)).status == 200
+    assert await asyncio.wait_for(receiver.texts.get(), 5) == text.encode()
+
