@@ -90,6 +90,7 @@ class Settings:
     tls_key_file: str | None = None
     allowed_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[Network, ...] = ()
+    max_sessions_per_key: int = 5
 
     @property
     def tls(self) -> bool:
@@ -281,6 +282,13 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     except ValueError as exc:
         raise ConfigError("TRUSTED_PROXIES", str(exc)) from None
 
+    per_key_raw = _get(env, "MAX_SESSIONS_PER_KEY")
+    max_sessions_per_key = 5
+    if per_key_raw is not None:
+        if not per_key_raw.isascii() or not per_key_raw.isdigit() or int(per_key_raw) <= 0:
+            raise ConfigError("MAX_SESSIONS_PER_KEY", f"expected a positive whole number, got {per_key_raw!r}")
+        max_sessions_per_key = int(per_key_raw)
+
     return Settings(
         host=host,
         port=_port(env, "PORT", 8080),
@@ -302,4 +310,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         tls_key_file=key,
         allowed_origins=_origins(_get(env, "ALLOWED_ORIGINS")),
         trusted_proxies=trusted_proxies,
+        max_sessions_per_key=max_sessions_per_key,
     )

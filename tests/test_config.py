@@ -17,6 +17,7 @@ def test_defaults() -> None:
     assert s.office_hours == "mon-fri 08:00-17:00"
     assert s.sip_upstream == "ws://127.0.0.1:8088"
     assert s.turn_secret is None and s.turn_ttl == 3600 and s.turn_port == 3478
+    assert s.max_sessions_per_key == 5 and load_settings({**BASE, "MAX_SESSIONS_PER_KEY": "2"}).max_sessions_per_key == 2
     assert s.ice_transport_policy == "all"
     assert not s.tls and s.allowed_origins == ()
     assert s.trusted_proxies == ()
@@ -63,6 +64,8 @@ def test_api_keys_parsed() -> None:
         ({**BASE, "TLS_CERT_FILE": "/etc/hostname", "TLS_KEY_FILE": "/etc/hostname"}, "TLS_CERT_FILE"),
         ({**BASE, "TURN_TTL": "-5"}, "TURN_TTL"),
         ({**BASE, "TURN_PORT": "0"}, "TURN_PORT"),
+        ({**BASE, "MAX_SESSIONS_PER_KEY": "0"}, "MAX_SESSIONS_PER_KEY"),
+        ({**BASE, "MAX_SESSIONS_PER_KEY": "many"}, "MAX_SESSIONS_PER_KEY"),
         ({**BASE, "TURN_CLI": "127.0.0.1", "TURN_CLI_PASSWORD": "x"}, "TURN_CLI"),
         ({**BASE, "TURN_CLI": "127.0.0.1:99999", "TURN_CLI_PASSWORD": "x"}, "TURN_CLI"),
         ({**BASE, "TURN_CLI": "127.0.0.1:5766"}, "TURN_CLI_PASSWORD"),

@@ -13,8 +13,6 @@ from ..errors import ApiError
 from .session import Session, SessionError, parse_session
 from .stats import RelayStats
 
-log = logging.getLogger("service.sip_proxy")
-
 
 def origin_allowed(origin: str, allowed: tuple[str, ...], request_scheme: str, request_host: str) -> bool:
     """The service's own origin (same scheme and host) is always allowed; others only when in ALLOWED_ORIGINS.
@@ -43,6 +41,5 @@ def check_request(request: web.Request, settings: Settings, stats: RelayStats) -
     try:
         return parse_session(query, settings.auth_key_secret, datetime.now(timezone.utc))
     except SessionError as exc:
-        stats.refusal(exc.reason)
-        log.info("refused %s from %s: %s", request.path, request.remote, exc.reason)
+        stats.refused(exc.reason, logging.INFO, "refused %s from %s: %s", request.path, request.remote, exc.reason)
         raise ApiError(exc.status, exc.body()) from None

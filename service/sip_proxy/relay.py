@@ -415,10 +415,9 @@ class Relay:
             raise sip.SipParseError("a request needs exactly one From and one To")
         if froms[0] == self._username and (method != b"REGISTER" or tos[0] == self._username):
             return None
-        self.stats.refusal("identity_mismatch")
         claimed = froms[0] if froms[0] != self._username else tos[0]
-        log.warning("refused %s as user %r on the session of %s (customer %s)", method.decode(), claimed,
-                    self._username, self.session.customer_id)
+        self.stats.refused("identity_mismatch", logging.WARNING, "refused %s as user %r on the session of %s "
+                           "(customer %s)", method.decode(), claimed, self._username, self.session.customer_id)
         return sip.forbidden_response(sip.parse(data)).encode()
 
     # -- upstream to browser ---------------------------------------------------------------------------------

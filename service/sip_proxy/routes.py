@@ -16,8 +16,10 @@ from ..errors import ApiError, json_response
 from . import turn, upstream_probe, upstream_tls
 from .access import check_request
 from .deadlines import Deadlines
+from .limits import PerKeyLimit
 from .phone_lookup import PhoneRouter
 from .phone_routes import Refusal
+from .session import Session
 from .relay import (
     CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN, MAX_FRAME, Relay, connect_upstream, enable_keepalive,
 )
@@ -31,6 +33,7 @@ STATS = web.AppKey("sip_relay_stats", RelayStats)
 DEADLINES = web.AppKey("sip_relay_deadlines", Deadlines)
 PHONE_ROUTER = web.AppKey("sip_phone_router", PhoneRouter)  # SIP_UPSTREAM=vicidial
 UPSTREAM_TLS = web.AppKey("sip_upstream_tls", ssl.SSLContext)  # built once at start-up (upstream_tls.py)
+PER_KEY = web.AppKey("sip_relay_sessions_per_key", PerKeyLimit)
 TURN_REAPER = web.AppKey("turn_reaper", TurnReaper)  # only when TURN_CLI is set
 
 
@@ -50,13 +53,31 @@ async def ws(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, {"message": "the WebSocket must offer the sip subprotocol (RFC 7118)",
                              "reason": "no_sip_subprotocol"})
     session = check_request(request, app[SETTINGS], stats)
+    # One auth_key signs exactly these fields: they name the key without keeping the key itself.
+    key = (session.customer_id, session.user_id, session.username, session.expire_date)
+    per_key = app[PER_KEY]
+    if not per_key.acquire(key):
+        stats.refused("too_many_sessions", logging.INFO, "refused %s from %s: too_many_sessions (user %s, customer %s)",
+                      request.path, request.remote, session.username, session.customer_id)
+        raise ApiError(429, {"message": f"this session already has {per_key.limit} connections open",
+                             "reason": "too_many_sessions"})
+    try:
+        return await _relay_session(request, session, browser)
+    finally:
+        per_key.release(key)
 
+
+
+async def _relay_session(request: web.Request, session: Session, browser: web.WebSocketResponse) -> web.StreamResponse:
+    """Find the PBX, open the upstream leg, answer the browser's handshake and relay until either side closes."""
+    app = request.app
+    stats = app[STATS]
     url = app[SETTINGS].sip_upstream
     if url == VICIDIAL_UPSTREAM:
         route = await app[PHONE_ROUTER].route(session.username)
         if isinstance(route, Refusal):
-            stats.refusal(route.reason)
-            log.info("refused /ws for %r from %s: %s", session.username, request.remote, route.message)
+            stats.refused(route.reason, logging.INFO, "refused /ws for %r from %s: %s", session.username,
+                          request.remote, route.message)
             raise ApiError(route.status, route.body())
         url = route.url
     upstream = await connect_upstream(url, request.remote, app[UPSTREAM_TLS])
@@ -178,6 +199,7 @@ def setup(app: web.Application) -> None:
     app[STATS] = stats = RelayStats()
     app[RELAYS] = relays = set()
     app[DEADLINES] = Deadlines()
+    app[PER_KEY] = PerKeyLimit(app[SETTINGS].max_sessions_per_key)
     app[METRICS_REGISTRY].register(RelayCollector(stats, lambda: len(relays)))
     app[READINESS_CHECKS]["sip_upstream"] = upstream_ready
     if settings.turn_cli is not None and settings.turn_cli_password is not None:

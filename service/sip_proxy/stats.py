@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from ..ratelog import RateLimitedLog
 from .sip import KNOWN_METHODS
+
+log = logging.getLogger("service.sip_proxy")
 
 
 FROM_BROWSER = "browser"
@@ -20,7 +24,7 @@ class RelayStats:
     fraction of that, and the relay touches these for every SIP message.
     """
 
-    __slots__ = ("requests", "responses", "refusals", "closes", "sessions_total", "turn_issued")
+    __slots__ = ("requests", "responses", "refusals", "closes", "sessions_total", "turn_issued", "_refusal_log")
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, bytes], int] = {}
@@ -29,6 +33,8 @@ class RelayStats:
         self.closes: dict[int, int] = {}
         self.sessions_total = 0
         self.turn_issued = 0
+        # A client can cause refusals as fast as it can send: each is counted, a few per reason are logged.
+        self._refusal_log = RateLimitedLog(log, burst=5, window=10.0)
 
     def request(self, direction: str, method: bytes) -> None:
         key = (direction, method if method in KNOWN_METHODS else b"other")
@@ -40,6 +46,11 @@ class RelayStats:
 
     def refusal(self, reason: str) -> None:
         self.refusals[reason] = self.refusals.get(reason, 0) + 1
+
+    def refused(self, reason: str, level: int, message: str, *args: object) -> None:
+        """Count a refusal and log it, at most a few lines per reason every 10 s (README: Logs)."""
+        self.refusal(reason)
+        self._refusal_log.log(level, reason, message, *args)
 
     def close(self, code: int) -> None:
         self.closes[code] = self.closes.get(code, 0) + 1

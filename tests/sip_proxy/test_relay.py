@@ -15,7 +15,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from devstack import kamailio
 from service.sip_proxy import agents, sip, wsframe
-from service.sip_proxy.routes import RELAYS, close_sessions
+from service.sip_proxy.routes import PER_KEY, RELAYS, close_sessions
 from service.sip_proxy.ua import Agent, SipError
 
 from .helpers import RawWebSocket, in_, kamailio_lookup, new_username, session_query, upgrade_headers
@@ -500,3 +500,48 @@ async def test_a_60_kib_message_reaches_kamailio_and_gets_its_answer(connect):
     assert (await sender.message(receiver.username, text)).status == 200
     assert await asyncio.wait_for(receiver.texts.get(), 5) == text.encode()
 
+
+async def test_more_sessions_than_max_sessions_per_key_are_refused_with_429(relay, relay_settings):
+    limit = relay_settings.max_sessions_per_key
+    query = session_query(relay_settings.auth_key_secret, new_username())
+    other = session_query(relay_settings.auth_key_secret, new_username())
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(limit):
+            await stack.enter_async_context(relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)))
+        status, body = await _refusal(relay, query)
+        assert (status, body["reason"], body["status"]) == (429, "too_many_sessions", 429)
+        # Another key is not held back, and a session closing frees its place.
+        async with relay.ws_connect(f"/ws?{urlencode(other)}", protocols=("sip",)) as ws:
+            await ws.send_str("\r\n\r\n")
+            assert (await asyncio.wait_for(ws.receive(), 5)).data == "\r\n"
+    # The sessions closed on this side; wait for the relay to see them go (its session count falls to zero).
+    per_key = relay.app[PER_KEY]
+    for _ in range(100):
+        if len(per_key) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert len(per_key) == 0
+    async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+        await ws.send_str("\r\n\r\n")
+        assert (await asyncio.wait_for(ws.receive(), 5)).data == "\r\n"
+    text = await (await relay.get("/metrics")).text()
+    assert 'sip_relay_refusals_total{reason="too_many_sessions"} 1.0' in text
+
+
+async def test_a_flood_of_refused_invites_writes_a_few_lines_and_counts_them_all(relay, relay_settings, caplog):
+    query = session_query(relay_settings.auth_key_secret, new_username())
+    flood = 2000
+    caplog.set_level(logging.INFO, logger="service.sip_proxy")
+    async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+        for i in range(flood):
+            await ws.send_str(
+                f"INVITE sip:1002@omnisense.local SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bKflood{i}\r\n"
+                "Max-Forwards: 70\r\nFrom: <sip:someone-else@omnisense.local>;tag=a\r\nTo: <sip:1002@omnisense.local>\r\n"
+                f"Call-ID: flood-{i}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+        for _ in range(flood):  # every one answered 403 by the relay itself
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert sip.parse(msg.data.encode()).status == 403
+    refused = [r for r in caplog.records if "refused INVITE" in r.getMessage()]
+    assert 1 <= len(refused) <= 10, len(refused)
+    text = await (await relay.get("/metrics")).text()
+    assert f'sip_relay_refusals_total{{reason="identity_mismatch"}} {float(flood)}' in text
