@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import db, health, metrics, webphone
+from . import db, health, http_server, metrics, webphone
 from .appkeys import METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
 from .archive import routes as archive_routes
 from .config import Settings
@@ -19,6 +19,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares.insert(0, forwarded_middleware(settings.trusted_proxies))
     app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)
     app[SETTINGS] = settings
+    http_server.setup(app)
     app[METRICS_REGISTRY] = metrics.new_registry()
     app[READINESS_CHECKS] = {}
     app.cleanup_ctx.append(db.db_context)

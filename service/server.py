@@ -51,6 +51,7 @@ def _use_uvloop() -> None:
 
 
 def _serve_one(reuse_port: bool) -> None:
+    from . import http_server
     from .app import create_app
     from .cli import settings_or_exit
 
@@ -61,16 +62,9 @@ def _serve_one(reuse_port: bool) -> None:
     if settings.tls:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ssl_context=ssl_context,
-        reuse_port=reuse_port,
-        access_log_class=AccessLogger,
-        print=None,
-        handle_signals=True,
-    )
+    # aiohttp's run_app, with bounds on connections that have not sent a whole request (http_server.py).
+    asyncio.run(http_server.serve(create_app(settings), settings.host, settings.port, ssl_context=ssl_context,
+                                  reuse_port=reuse_port, access_log_class=AccessLogger))
 
 
 def run_serve(args: argparse.Namespace) -> int:
