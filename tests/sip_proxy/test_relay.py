@@ -545,3 +545,121 @@ async def test_a_flood_of_refused_invites_writes_a_few_lines_and_counts_them_all
     assert 1 <= len(refused) <= 10, len(refused)
     text = await (await relay.get("/metrics")).text()
     assert f'sip_relay_refusals_total{{reason="identity_mismatch"}} {float(flood)}' in text
+
+
+# -- what held under attack, kept so that it keeps holding ------------------------------------------------------
+
+def _masked(first: int, payload: bytes, length: bytes | None = None) -> bytes:
+    """A client frame by hand: first byte, mask bit and length (or `length`, the raw length bytes), key, payload."""
+    key = b"\x37\xfa\x21\x3d"
+    if length is None:
+        length = bytes([0x80 | len(payload)]) if len(payload) < 126 else bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
+    return bytes([first]) + length + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+@contextlib.asynccontextmanager
+async def _handshaken(relay, relay_settings, username: str):
+    """A raw socket past the relay's 101, built by hand (nothing of the relay's own framing code)."""
+    query = session_query(relay_settings.auth_key_secret, username)
+    reader, writer = await asyncio.open_connection(relay.server.host, relay.server.port)
+    writer.write((f"GET /ws?{urlencode(query)} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Protocol: sip\r\n\r\n").encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+
+
+async def _close_code(reader: asyncio.StreamReader) -> int:
+    """Read server frames until a Close; its code."""
+    while True:
+        first, second = await asyncio.wait_for(reader.readexactly(2), 5)
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(await reader.readexactly(2), "big")
+        elif length == 127:
+            length = int.from_bytes(await reader.readexactly(8), "big")
+        payload = await reader.readexactly(length)
+        if first & 0x0F == 0x8:
+            return int.from_bytes(payload[:2], "big")
+
+
+FRAME_ABUSE = {
+    "unmasked": (bytes([0x81, 0x05]) + b"hello", 1002),
+    "rsv1": (_masked(0xC1, b"OPTIONS sip:x SIP/2.0\r\n\r\n"), 1002),
+    "rsv2 and rsv3": (_masked(0xB1, b"OPTIONS sip:x SIP/2.0\r\n\r\n"), 1002),
+    "opcode 3": (_masked(0x83, b"x"), 1002),
+    "opcode 11": (_masked(0x8B, b"x"), 1002),
+    "a 126-byte ping": (_masked(0x89, b"p" * 126), 1002),
+    "a fragmented ping": (_masked(0x09, b"p"), 1002),
+    "a 2^63 length": (bytes([0x81, 0x80 | 127]) + (1 << 63).to_bytes(8, "big") + b"\0\0\0\0", 1009),
+    "a 2^63-1 length": (bytes([0x81, 0x80 | 127]) + ((1 << 63) - 1).to_bytes(8, "big") + b"\0\0\0\0", 1009),
+}
+
+
+@pytest.mark.parametrize("abuse", FRAME_ABUSE)
+async def test_frame_abuse_closes_its_session_and_leaves_a_bystander_untouched(connect, relay, relay_settings, abuse):
+    bystander = await connect()
+    frame, code = FRAME_ABUSE[abuse]
+    async with _handshaken(relay, relay_settings, new_username()) as (reader, writer):
+        writer.write(frame)
+        assert await _close_code(reader) == code
+    await bystander.send("\r\n\r\n")  # the bystander's session still relays, and it is still registered
+    await bystander.register()
+    assert kamailio_lookup(bystander.username)
+
+
+def _spoof(own: str, victim: str, *, method: str = "INVITE", from_line: str | None = None,
+           to_line: str | None = None) -> bytes:
+    from_line = from_line or f"From: <sip:{victim}@omnisense.local>;tag=s"
+    to_line = to_line or f"To: <sip:{victim}@omnisense.local>"
+    uri = "sip:omnisense.local" if method == "REGISTER" else f"sip:{victim}@omnisense.local"
+    return (f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bKspoof\r\nMax-Forwards: 70\r\n"
+            f"{from_line}\r\n{to_line}\r\nCall-ID: spoof-{own}\r\nCSeq: 1 {method}\r\n"
+            f"Contact: <sip:{own}@x.invalid;transport=ws>\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def _percent(user: str) -> str:
+    return "".join(f"%{ord(c):02X}" for c in user)
+
+
+SPOOFS = {
+    "compact f:": dict(from_line="f: <sip:{victim}@omnisense.local>;tag=s"),
+    "a display name saying the agent's own name": dict(from_line='From: "{own}" <sip:{victim}@omnisense.local>;tag=s'),
+    "the agent in the display name, the victim in a sips URI": dict(from_line='From: "sip:{own}@omnisense.local" <sips:{victim}@omnisense.local>'),
+    "upper-case FROM": dict(from_line="FROM: <sip:{victim}@omnisense.local>;tag=s"),
+    "percent-encoded user": dict(from_line="From: <sip:{pct}@omnisense.local>;tag=s"),
+    "REGISTER binding the victim (own From, victim To)": dict(method="REGISTER", from_line="From: <sip:{own}@omnisense.local>;tag=s",
+                                                               to_line="t: <sip:{victim}@omnisense.local>"),
+    "lower-case register": dict(method="register", from_line="From: <sip:{own}@omnisense.local>;tag=s"),
+}
+
+
+@pytest.mark.parametrize("spoof", SPOOFS)
+async def test_an_identity_spoof_in_any_spelling_gets_403_and_binds_nothing(relay, relay_settings, spoof):
+    own, victim = new_username(), new_username()
+    fields = {k: v.format(own=own, victim=victim, pct=_percent(victim)) for k, v in SPOOFS[spoof].items()}
+    async with _handshaken(relay, relay_settings, own) as (reader, writer):
+        message = _spoof(own, victim, **fields)
+        writer.write(_masked(0x81, message))
+        first, second = await asyncio.wait_for(reader.readexactly(2), 5)
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(await reader.readexactly(2), "big")
+        answer = await reader.readexactly(length)
+        assert first == 0x81 and answer.startswith(b"SIP/2.0 403"), answer[:60]
+    assert not kamailio_lookup(victim)
+
+
+@pytest.mark.parametrize("extra", ["From: <sip:{own}@omnisense.local>;tag=t", "From: <sip:{own}@omnisense.local>\r\n <sip:{victim}@h>"])
+async def test_two_from_headers_or_a_folded_from_close_with_1008(relay, relay_settings, extra):
+    own, victim = new_username(), new_username()
+    from_line = extra.format(own=own, victim=victim)
+    if "\r\n " not in from_line:  # two From: the agent's own, then the victim's
+        from_line = f"{from_line}\r\nFrom: <sip:{victim}@omnisense.local>;tag=s"
+    async with _handshaken(relay, relay_settings, own) as (reader, writer):
+        writer.write(_masked(0x81, _spoof(own, victim, from_line=from_line)))
+        assert await _close_code(reader) == 1008
