@@ -5,17 +5,25 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test bench stack stop deps clean-stack
+# Pure JS tests of static/js: every tests/js/**/*.test.mjs, run by `node --test` (no browser) in `make lint`.
+JS_TESTS = $(shell find tests/js -name '*.test.mjs' 2>/dev/null | sort)
+
+.PHONY: run test lint bench stack stop deps clean-stack
 
 ## make run: the local stack, the demo URLs and a curl, then the service in the foreground (Ctrl-C stops all)
 run: deps
 	$(PY) -m devstack run
 
-## make test: the page's pure JS tests (node --test), the same set-up without the foreground service, then the whole test suite
-test: deps
-	node --test tests/js/
+## make test: lint first, then the same set-up without the foreground service, then the whole test suite
+test: lint
 	$(PY) -m devstack up --with-browser --with-deploy-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make lint: ruff, mypy (strict on service/) and the pure JS tests; nothing needs the stack
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(if $(JS_TESTS),node --test $(JS_TESTS),@echo "no JS tests under tests/js/")
 
 ## make bench: the benchmarks (not part of make test)
 bench: deps

@@ -27,15 +27,18 @@ import sys
 import tempfile
 import textwrap
 import time
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = 50
 CPU_SECONDS = 4.0
@@ -207,7 +210,7 @@ class Client:
         ]
         if self.authorization:
             lines.append(f"Authorization: {self.authorization}")
-        return "\r\n".join(lines + ["Content-Length: 0", "", ""])
+        return "\r\n".join([*lines, "Content-Length: 0", "", ""])
 
     async def round_trip(self) -> str:
         await self.ws.send_str(self.register_text())
@@ -238,7 +241,7 @@ class Load:
 
         self.secret = env["AUTH_KEY_SECRET"]
         self.passwords = agents.agent_secret(self.secret)
-        self.expire_date = (datetime.now(timezone.utc) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.expire_date = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def query(self, username: str) -> str:
         from service.sip_proxy import auth_key
@@ -249,7 +252,8 @@ class Load:
         })
 
     @asynccontextmanager
-    async def clients(self, http: aiohttp.ClientSession, url: str, count: int, first: int) -> AsyncIterator[list[Client]]:
+    async def clients(self, http: aiohttp.ClientSession, url: str, count: int,
+                      first: int) -> AsyncIterator[list[Client]]:
         from service.sip_proxy import agents
 
         clients: list[Client] = []
@@ -301,7 +305,7 @@ class Load:
 
 def pct(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered))) - 1))] * 1000
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))] * 1000
 
 
 async def closed_round(target: Target, load: Load, http: aiohttp.ClientSession, first_user: int) -> tuple[float, float]:
@@ -356,7 +360,9 @@ async def idle_memory(target: Target, load: Load, http: aiohttp.ClientSession, f
 @asynccontextmanager
 async def started(argv: list[str], port: int, name: str, env: dict[str, str] | None = None,
                   cwd: Path = ROOT) -> AsyncIterator[subprocess.Popen]:
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Popen only starts the process, which then runs beside the loop.
+    proc = subprocess.Popen(argv, cwd=cwd, env=env,  # noqa: ASYNC220
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await wait_port(port, proc, name)
         pin(process_tree(proc.pid), RELAY_CPU)
@@ -375,22 +381,19 @@ def pin(pids: list[int], cpu: int | None) -> None:
     if cpu is None:
         return
     for pid in pids:
-        try:
+        with suppress(OSError):
             os.sched_setaffinity(pid, {cpu})
-        except OSError:
-            pass
 
 
-async def retried(what: str, make, attempts: int = 3):
+async def retried(what: str, make: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
     """Run one measurement again if Kamailio went away under it (other test runs may restart it)."""
-    for attempt in range(attempts):
+    for _ in range(attempts - 1):
         try:
             return await make()
         except (RuntimeError, aiohttp.ClientError, OSError) as exc:
-            if attempt == attempts - 1:
-                raise
             print(f"  ({what}: {exc}; waiting for Kamailio and measuring again)", flush=True)
             await asyncio.sleep(3)
+    return await make()
 
 
 def median(values: list[float]) -> float:
@@ -435,19 +438,21 @@ async def main() -> None:
                 Target("bare aiohttp 1:1", f"ws://127.0.0.1:{ports['bare']}/ws", [bare.pid]),
                 Target("nginx 1.22", f"ws://127.0.0.1:{ports['nginx']}/ws", process_tree(ngx.pid)),
             ]
-            results = {t.name: {"rates": [], "cpu_max": [], "cpu_fixed": [], "cpu_2k": [], "lat": []} for t in targets}
+            results: dict[str, dict[str, Any]] = {
+                t.name: {"rates": [], "cpu_max": [], "cpu_fixed": [], "cpu_2k": [], "lat": []} for t in targets}
             for i, t in enumerate(targets[1:]):
                 results[t.name]["kb_per_session"] = await retried(
-                    t.name, lambda: idle_memory(t, load, http, 500000 + 10000 * i))
-            for r in range(ROUNDS):
+                    t.name, partial(idle_memory, t, load, http, 500000 + 10000 * i))
+            for _round in range(ROUNDS):
                 for i, t in enumerate(targets):
                     user = 300000 + 1000 * i
-                    rate, cpu = await retried(t.name, lambda: closed_round(t, load, http, user))
+                    rate, cpu = await retried(t.name, partial(closed_round, t, load, http, user))
                     results[t.name]["rates"].append(rate)
                     results[t.name]["cpu_max"].append(cpu)
-                    _, cpu = await retried(t.name, lambda: open_round(t, load, http, user, FIXED_RATE, CPU_SECONDS))
+                    _, cpu = await retried(t.name, partial(open_round, t, load, http, user, FIXED_RATE, CPU_SECONDS))
                     results[t.name]["cpu_fixed"].append(cpu)
-                    samples, cpu = await retried(t.name, lambda: open_round(t, load, http, user, RATE_MSGS, LATENCY_SECONDS))
+                    samples, cpu = await retried(
+                        t.name, partial(open_round, t, load, http, user, RATE_MSGS, LATENCY_SECONDS))
                     results[t.name]["lat"] += samples
                     results[t.name]["cpu_2k"].append(cpu)
     finally:
@@ -466,22 +471,26 @@ async def main() -> None:
 def print_table(rows: list[dict]) -> None:
     direct = rows[0]
     by = {r["name"]: r for r in rows}
-    print(f"relay CPU-seconds per 1,000 relayed messages: at full speed (closed loop), at {FIXED_RATE:,} msgs/s and at "
-          f"{RATE_MSGS:,} msgs/s (fixed offered load); round-trip latency at {RATE_MSGS:,} msgs/s")
+    print(f"relay CPU-seconds per 1,000 relayed messages: at full speed (closed loop), at {FIXED_RATE:,} msgs/s"
+          f" and at {RATE_MSGS:,} msgs/s (fixed offered load); round-trip latency at {RATE_MSGS:,} msgs/s")
     print(f"{'path':<18} {'max msgs/s':>10} {'CPU full':>9} {'CPU @' + str(FIXED_RATE // 1000) + 'k':>9} "
-          f"{'CPU @' + str(RATE_MSGS // 1000) + 'k':>9} {'p50 ms':>7} {'p99 ms':>7} {'added p99':>10} {'KB/idle session':>16}")
+          f"{'CPU @' + str(RATE_MSGS // 1000) + 'k':>9} {'p50 ms':>7} {'p99 ms':>7} {'added p99':>10}"
+          f" {'KB/idle session':>16}")
     for r in rows:
-        def cpu(key: str) -> str:
+        def cpu(key: str, r: dict[str, Any] = r) -> str:
             return f"{r[key]:.4f}" if key in r else "-"
         mem = f"{r['kb_per_session']:.1f}" if "kb_per_session" in r else "-"
         added = f"{r['p99'] - direct['p99']:+.2f}" if r is not direct else "-"
         print(f"{r['name']:<18} {r['msgs_per_s']:>10.0f} {cpu('cpu_max'):>9} {cpu('cpu_fixed'):>9} {cpu('cpu_2k'):>9} "
               f"{r['p50']:>7.2f} {r['p99']:>7.2f} {added:>10} {mem:>16}")
     relay, bare, nginx = by["relay (/ws)"], by["bare aiohttp 1:1"], by["nginx 1.22"]
-    for label, key in (("full speed", "cpu_max"), (f"{FIXED_RATE:,} msgs/s", "cpu_fixed"), (f"{RATE_MSGS:,} msgs/s", "cpu_2k")):
+    for label, key in (("full speed", "cpu_max"), (f"{FIXED_RATE:,} msgs/s", "cpu_fixed"),
+                       (f"{RATE_MSGS:,} msgs/s", "cpu_2k")):
         vs_bare, vs_nginx = relay[key] / bare[key], relay[key] / nginx[key]
-        print(f"relay CPU at {label}: {vs_bare:.2f}x the bare relay (target <= 1.2: {'ok' if vs_bare <= 1.2 else 'MISSED'}), "
+        print(f"relay CPU at {label}: {vs_bare:.2f}x the bare relay"
+              f" (target <= 1.2: {'ok' if vs_bare <= 1.2 else 'MISSED'}), "
               f"{vs_nginx:.2f}x nginx (target <= 2.5: {'ok' if vs_nginx <= 2.5 else 'MISSED'})")
     added = relay["p99"] - direct["p99"]
+    kb = relay["kb_per_session"]
     print(f"added p99 at {RATE_MSGS:,} msgs/s: {added:.2f} ms (target <= 1: {'ok' if added <= 1 else 'MISSED'}); "
-          f"{relay['kb_per_session']:.1f} KB per idle session (target <= 30: {'ok' if relay['kb_per_session'] <= 30 else 'MISSED'})")
+          f"{kb:.1f} KB per idle session (target <= 30: {'ok' if kb <= 30 else 'MISSED'})")

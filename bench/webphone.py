@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
-from devstack import __main__ as devstack
-from devstack import chromium
+from devstack import __main__ as devstack, chromium
 from service.app import create_app
 from service.config import load_settings
 from service.sip_proxy import agents
@@ -53,10 +52,10 @@ async def main() -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the port the OS picked
+    port = runner.addresses[0][1]  # the port the OS picked
     base = f"http://127.0.0.1:{port}"
     secret = agents.agent_secret(env["AUTH_KEY_SECRET"])
-    expires = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def url(username: str) -> str:
         return webphone_url(secret=settings.auth_key_secret, base_url=base, customer_id=1, user_id=int(username),

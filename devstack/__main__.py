@@ -38,7 +38,7 @@ def up(*, browser: bool = False, bench_tools: bool = False, deploy_tools: bool =
     ):
         try:
             started = start()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to start is reported as one line
             sys.exit(f"devstack: {name} failed to start: {exc}")
         print(f"devstack: {name} {'started' if started else 'already running'}", flush=True)
     try:
@@ -59,7 +59,7 @@ def down() -> None:
 def status() -> int:
     for name in ("mariadb", "kamailio", cluster.NAME, "coturn"):
         pid = procs.pid_of(name)
-        print(f"{name}: {'running, pid %d' % pid if pid else 'not started by devstack'}")
+        print(f"{name}: {f'running, pid {pid}' if pid else 'not started by devstack'}")
     return 0
 
 

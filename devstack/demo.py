@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from service.sip_proxy.agents import agent_password, agent_secret
 from service.sip_proxy.links import webphone_url
@@ -16,7 +16,7 @@ DEMO_HOURS = 12
 def webphone_urls(env: dict[str, str], base: str) -> list[str]:
     """Launch URLs for the two demo agents, valid for DEMO_HOURS; each can dial the other's number."""
     secret = env["AUTH_KEY_SECRET"]
-    expires = (datetime.now(timezone.utc) + timedelta(hours=DEMO_HOURS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expires = (datetime.now(UTC) + timedelta(hours=DEMO_HOURS)).strftime("%Y-%m-%dT%H:%M:%SZ")
     passwords = agent_secret(secret)
     return [
         webphone_url(
@@ -37,7 +37,8 @@ def announce(env: dict[str, str]) -> dict[str, str]:
     base = f"http://{host}:{port}"
     first, second = webphone_urls(env, base)
     print(
-        f"\nWebphone, demo agent {DEMO_AGENTS[0]} (dial {DEMO_AGENTS[1]} to call the other one; valid {DEMO_HOURS} hours):\n"
+        f"\nWebphone, demo agent {DEMO_AGENTS[0]} (dial {DEMO_AGENTS[1]} to call the other one;"
+        f" valid {DEMO_HOURS} hours):\n"
         f"  {first}\n"
         f"Webphone, demo agent {DEMO_AGENTS[1]}:\n"
         f"  {second}",

@@ -68,13 +68,14 @@ def start(db: DatabaseConfig) -> bool:
     if not (DATADIR / "mysql").is_dir():
         DATADIR.mkdir(parents=True, exist_ok=True)
         LOGS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["mariadb-install-db", "--no-defaults", f"--datadir={DATADIR}", "--user=root",
-             "--auth-root-authentication-method=socket", "--skip-test-db"],
-            check=True,
-            stdout=open(LOGS / "mariadb-install.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(LOGS / "mariadb-install.log", "wb") as log:
+            subprocess.run(
+                ["mariadb-install-db", "--no-defaults", f"--datadir={DATADIR}", "--user=root",
+                 "--auth-root-authentication-method=socket", "--skip-test-db"],
+                check=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
     SOCKET.parent.mkdir(parents=True, exist_ok=True)
     procs.spawn(NAME, _server_args(db))
     procs.wait_for_port(db.host, db.port, NAME, timeout=60)
@@ -108,7 +109,7 @@ def _bootstrap_as_root(db: DatabaseConfig) -> None:
             cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (db.user, host, db.password))
             cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (db.user, host, db.password))
             # The project's own development server: the user also makes the tests' throwaway databases.
-            cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO %s@%s WITH GRANT OPTION", (db.user, host))
+            cur.execute("GRANT ALL PRIVILEGES ON *.* TO %s@%s WITH GRANT OPTION", (db.user, host))
 
 
 def connect(db: DatabaseConfig, database: str | None = None) -> pymysql.Connection:

@@ -22,8 +22,8 @@ async def readyz(request: web.Request) -> web.Response:
     checks = request.app[READINESS_CHECKS]
     names = list(checks)
     results = await asyncio.gather(*(checks[name](request.app) for name in names))
-    parts = {name: (reason or "ok") for name, reason in zip(names, results)}
-    failing = [name for name, reason in zip(names, results) if reason]
+    parts = {name: (reason or "ok") for name, reason in zip(names, results, strict=True)}
+    failing = [name for name, reason in zip(names, results, strict=True) if reason]
     if failing:
         return json_response(503, {"message": f"not ready: {', '.join(failing)}", "checks": parts})
     return json_response(200, {"message": "ready", "checks": parts})

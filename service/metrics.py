@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, disable_cr
 from .appkeys import METRICS_REGISTRY
 
 # `*_created` timestamps double every counter's series and tell an operator nothing a restart would not.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in prometheus_client 0.26.0
 
 routes = web.RouteTableDef()
 

@@ -8,7 +8,8 @@ the `stack_env` fixture makes sure it is up when pytest is run on its own too.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -31,10 +32,10 @@ def db_config(stack_env: dict[str, str]) -> DatabaseConfig:
 
 
 @pytest.fixture
-def make_settings() -> Iterator:
+def make_settings() -> Iterator[Callable[..., Settings]]:
     """Settings from a plain dict, with a test AUTH_KEY_SECRET unless one is given."""
 
-    def make(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    def make(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         settings = load_settings({"AUTH_KEY_SECRET": TEST_AUTH_KEY_SECRET, **(env or {})})
         return dataclasses.replace(settings, **overrides)
 

@@ -12,7 +12,8 @@ BASE = {"AUTH_KEY_SECRET": "0123456789abcdef-secret"}
 def test_defaults() -> None:
     s = load_settings(BASE)
     assert (s.host, s.port) == ("127.0.0.1", 8080)
-    assert (s.database.host, s.database.port, s.database.user, s.database.database) == ("127.0.0.1", 3306, "root", "asterisk")
+    assert (s.database.host, s.database.port, s.database.user, s.database.database) == \
+        ("127.0.0.1", 3306, "root", "asterisk")
     assert s.archive_api_keys == ()
     assert s.office_hours == "mon-fri 08:00-17:00"
     assert s.sip_upstream == "ws://127.0.0.1:8088"
@@ -36,7 +37,8 @@ def test_turn_cli_address_and_password() -> None:
 
 def test_database_url_with_escaped_password() -> None:
     s = load_settings({**BASE, "DATABASE_URL": "mysql://cron:p%40ss%3Aw@db.local:3307/asterisk"})
-    assert (s.database.user, s.database.password, s.database.host, s.database.port) == ("cron", "p@ss:w", "db.local", 3307)
+    assert (s.database.user, s.database.password, s.database.host, s.database.port) == \
+        ("cron", "p@ss:w", "db.local", 3307)
 
 
 def test_api_keys_parsed() -> None:

@@ -21,7 +21,7 @@ def test_our_own_server_is_made_to_accept_a_user_it_does_not_know_yet(db_config:
         assert mariadb.start(db) is False  # already running: nothing started
         with mariadb.connect(db, db.database) as conn, conn.cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM vicidial_list")
-            assert cur.fetchone()[0] == 500
+            assert cur.fetchone() == (500,)
     finally:
         with mariadb.root_connection() as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{db.database}`")

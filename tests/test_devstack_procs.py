@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -54,10 +55,8 @@ def test_a_daemon_it_spawned_is_found_and_stopped(name) -> None:
         assert procs.stop(name, timeout=5) is True
         assert procs.pid_of(name) is None
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_a_half_started_daemon_is_replaced_not_doubled(name) -> None:
@@ -70,7 +69,5 @@ def test_a_half_started_daemon_is_replaced_not_doubled(name) -> None:
     finally:
         procs.stop(name, timeout=5)
         for pid in (first, second):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass

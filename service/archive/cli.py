@@ -8,7 +8,7 @@ import sys
 from .api_keys import new_key
 
 
-def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "api-key",
         help="print a new archive API key once, and the ARCHIVE_API_KEYS entry (name and SHA-256) to configure",

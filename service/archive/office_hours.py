@@ -48,7 +48,7 @@ class WeeklySchedule:
 
     def describe(self) -> str:
         parts = []
-        for name, windows in zip(DAY_NAMES, self.days):
+        for name, windows in zip(DAY_NAMES, self.days, strict=True):
             if windows:
                 parts.append(f"{name} " + ",".join(f"{_hhmm(s)}-{_hhmm(e)}" for s, e in windows))
         return "; ".join(parts) or "none"

@@ -100,7 +100,8 @@ def document() -> dict[str, Any]:
                         "200": _response("The batch was processed.", _RESULT_SCHEMA, {
                             "message": SUCCESS_MESSAGE, "select_count": 2, "insert_count": 2,
                             "update_count": 0, "delete_count": 2, "status": 200}),
-                        "400": _response("A field is wrong, or lead ids do not exist; nothing changed.", _ERROR_SCHEMA, {
+                        "400": _response("A field is wrong, or lead ids do not exist; nothing changed.",
+                                         _ERROR_SCHEMA, {
                             "message": "lead_ids does not exist", "lead_errors": 1, "lead_ids": [0], "status": 400}),
                         "401": _response("The API key is missing or not accepted.", _MESSAGE_SCHEMA, {
                             "message": "unable to validate api user", "status": 401}),

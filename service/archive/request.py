@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .errors import InvalidRequest, UnreadableBody
@@ -105,7 +106,7 @@ def _token_index(text: str, token: str) -> int:
     return next((m.start() for m in _TOKEN.finditer(text) if m[0] == token), 0)
 
 
-def _reject_constant(text: str):  # noqa: ANN202 - a json.loads hook
+def _reject_constant(text: str) -> Callable[[str], Any]:  # a json.loads hook
     def reject(name: str) -> Any:
         # json.loads accepts NaN and Infinity, which JSON does not.
         raise json.JSONDecodeError(f"{name} is not a JSON value", text, _token_index(text, name))
@@ -113,7 +114,7 @@ def _reject_constant(text: str):  # noqa: ANN202 - a json.loads hook
     return reject
 
 
-def _parse_int(text: str):  # noqa: ANN202 - a json.loads hook
+def _parse_int(text: str) -> Callable[[str], int]:  # a json.loads hook
     def parse(digits: str) -> int:
         if len(digits) > _MAX_INT_DIGITS:
             raise json.JSONDecodeError(f"an integer of {len(digits)} digits is too long", text,
@@ -123,7 +124,7 @@ def _parse_int(text: str):  # noqa: ANN202 - a json.loads hook
     return parse
 
 
-def _parse_float(text: str):  # noqa: ANN202 - a json.loads hook
+def _parse_float(text: str) -> Callable[[str], float]:  # a json.loads hook
     def parse(number: str) -> float:
         value = float(number)
         # 1e400 becomes inf, which an answer reporting it back could only write as Infinity: not JSON.

@@ -8,6 +8,7 @@ from .. import db
 from ..appkeys import DB_POOL, METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
 from ..config import ConfigError
 from . import call_times, handler, schema
+from .errors import SchemaMismatch
 from .office_hours import OfficeHoursError, ViciDialCallTime, parse_office_hours
 from .openapi import PATH
 
@@ -36,7 +37,7 @@ async def _archive_table_ready(app: web.Application) -> str | None:
     try:
         async with db.connection(app[DB_POOL]) as conn:
             schema.matching_columns(await schema.read_tables(conn))
-    except schema.SchemaMismatch as exc:
+    except SchemaMismatch as exc:
         return exc.message
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready", said in words
         return f"cannot read the archive tables: {type(exc).__name__}: {exc}"

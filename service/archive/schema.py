@@ -114,7 +114,7 @@ def differences(live: Table, archive: Table) -> tuple[list[str], list[str]]:
             problems.append(f"column {name} is {column.describe()} in {LIVE} but {other.describe()} in {ARCHIVE}")
             names.append(name)
     if not missing and not extra:
-        for position, (a, b) in enumerate(zip(live.columns, archive.columns), start=1):
+        for position, (a, b) in enumerate(zip(live.columns, archive.columns, strict=False), start=1):
             if a.name != b.name:
                 problems.append(f"columns are in another order (position {position} is {a.name} in {LIVE}"
                                 f" but {b.name} in {ARCHIVE})")

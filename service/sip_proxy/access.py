@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
@@ -39,7 +39,7 @@ def check_request(request: web.Request, settings: Settings, stats: RelayStats) -
     # lives as long as the WebSocket) for nothing.
     query = dict(parse_qsl(request.query_string, keep_blank_values=True))
     try:
-        return parse_session(query, settings.auth_key_secret, datetime.now(timezone.utc))
+        return parse_session(query, settings.auth_key_secret, datetime.now(UTC))
     except SessionError as exc:
         stats.refused(exc.reason, logging.INFO, "refused %s from %s: %s", request.path, request.remote, exc.reason)
         raise ApiError(exc.status, exc.body()) from None

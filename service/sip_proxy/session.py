@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from . import auth_key
 
@@ -65,9 +65,9 @@ def parse_expire_date(raw: str) -> datetime:
         raise ValueError("not an ISO 8601 date-time")
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:
         raise ValueError("the date-time is outside the years 1-9999 in UTC") from None
 

@@ -64,7 +64,9 @@ class ArchiveDb:
     def add_leads(self, count: int) -> list[int]:
         with self.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT COALESCE(MAX(lead_id), 0) FROM vicidial_list")
-            (before,) = cur.fetchone()
+            row = cur.fetchone()
+            assert row is not None  # an aggregate always gives one row
+            (before,) = row
             cur.execute(mariadb.leads_sql(count, list_id=998, source_id="test"))
             cur.execute("SELECT lead_id FROM vicidial_list WHERE lead_id > %s ORDER BY lead_id", (before,))
             return [row[0] for row in cur.fetchall()]

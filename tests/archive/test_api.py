@@ -38,10 +38,10 @@ async def test_update_counts_only_rows_that_changed(client, fresh_db) -> None:
     ids = fresh_db.add_leads(4)
     await post(client, body(ids, delete=False))
     fresh_db.execute(f"UPDATE vicidial_list SET status = 'SALE' WHERE lead_id IN ({ids[0]}, {ids[1]})")
-    status, answer = await post(client, body(ids, delete=False))
+    _status, answer = await post(client, body(ids, delete=False))
     assert (answer["insert_count"], answer["update_count"], answer["delete_count"]) == (0, 2, 0)
     assert fresh_db.archive(ids) == fresh_db.live(ids)
-    status, answer = await post(client, body(ids, delete=False))
+    _status, answer = await post(client, body(ids, delete=False))
     assert answer["update_count"] == 0  # identical rows are not counted
 
 
@@ -49,8 +49,9 @@ async def test_update_keeps_modify_date_of_the_lead(client, fresh_db) -> None:
     lead = fresh_db.add_lead(modify_date="2020-02-02 10:00:00", status="NEW")
     await post(client, body([lead], delete=False))
     # The lead changes, keeping an old modify_date; the archive's own ON UPDATE must not stamp "now".
-    fresh_db.execute(f"UPDATE vicidial_list SET status = 'B', modify_date = '2021-03-03 11:00:00' WHERE lead_id = {lead}")
-    status, answer = await post(client, body([lead], delete=False))
+    fresh_db.execute(f"UPDATE vicidial_list SET status = 'B', modify_date = '2021-03-03 11:00:00'"
+                     f" WHERE lead_id = {lead}")
+    _status, answer = await post(client, body([lead], delete=False))
     assert answer["update_count"] == 1
     assert fresh_db.execute(f"SELECT modify_date FROM vicidial_list_archive WHERE lead_id = {lead}")[0][0].isoformat() \
         == "2021-03-03T11:00:00"
@@ -145,7 +146,7 @@ SEED_400S = [
      "lead_ids cannot contain duplicate values", [0]),
     # Several problems at once: the first in the seed's order answers.
     ({"insert_leads": 0, "update_leads": "no", "lead_ids": ["x", 1, 1]}, "insert_leads must be a boolean value", []),
-    ({"insert_leads": True, "update_leads": True, "delete_leads": True, "lead_ids": ["x"] + list(range(600))},
+    ({"insert_leads": True, "update_leads": True, "delete_leads": True, "lead_ids": ["x", *range(600)]},
      "lead_ids must only contain integer values", ["x"]),
 ]
 
@@ -222,7 +223,7 @@ async def test_key_header_that_is_not_utf8_is_a_401(client, fresh_db) -> None:
 
 async def test_no_configured_keys_means_401_for_everyone(aiohttp_client, archive_app, fresh_db) -> None:
     client = await aiohttp_client(archive_app(ARCHIVE_API_KEYS=""))
-    status, answer = await post(client, body([1]))
+    status, _answer = await post(client, body([1]))
     assert status == 401
 
 

@@ -138,12 +138,13 @@ async def test_dialer_updating_leads_while_archiving_loses_nothing(client, fresh
 
 
 def _deadlock_once():
-    raised = []
+    raised: list[int] = []
 
     async def hook() -> None:
         if not raised:
             raised.append(1)
-            raise pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock; try restarting transaction")
+            raise pymysql.err.OperationalError(
+                1213, "Deadlock found when trying to get lock; try restarting transaction")
 
     return hook, raised
 

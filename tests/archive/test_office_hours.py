@@ -7,12 +7,19 @@ import datetime as dt
 import pytest
 
 from service.archive.office_hours import (
-    CallTime, Holiday, Never, OfficeHoursError, ViciDialCallTime, WeeklySchedule, call_time_is_open,
-    parse_holiday_ids, parse_office_hours,
+    CallTime,
+    Holiday,
+    Never,
+    OfficeHoursError,
+    ViciDialCallTime,
+    WeeklySchedule,
+    call_time_is_open,
+    parse_holiday_ids,
+    parse_office_hours,
 )
 from service.config import ConfigError, load_settings
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 MONDAY = dt.date(2026, 11, 23)
 
 
@@ -35,6 +42,7 @@ def test_none_and_vicidial_forms() -> None:
 ])
 def test_weekly_schedule(when, expected) -> None:
     schedule = parse_office_hours("mon-fri 08:00-17:00; sat 09:00-13:00")
+    assert isinstance(schedule, WeeklySchedule)
     assert schedule.is_office_hours(when) is expected
 
 
@@ -46,6 +54,7 @@ def test_default_setting_is_weekdays_eight_to_five() -> None:
 
 def test_wrapping_ranges_lists_full_names_and_several_windows() -> None:
     schedule = parse_office_hours("FRI-mon 00:00-24:00; Wednesday 08:00-12:00, 13:00-17:00;")
+    assert isinstance(schedule, WeeklySchedule)
     assert schedule.describe() == ("mon 00:00-24:00; wed 08:00-12:00,13:00-17:00; fri 00:00-24:00;"
                                    " sat 00:00-24:00; sun 00:00-24:00")
     assert schedule.is_office_hours(at(MONDAY, "23:59")) and not schedule.is_office_hours(at(MONDAY, "12:30", 2))

@@ -22,7 +22,8 @@ def test_valid_request() -> None:
 
 
 def test_seed_example_body_is_valid() -> None:
-    parsed = parse_request(b'{ "insert_leads": true, "update_leads": true, "delete_leads": true, "lead_ids": [ 0, 1 ] }')
+    parsed = parse_request(
+        b'{ "insert_leads": true, "update_leads": true, "delete_leads": true, "lead_ids": [ 0, 1 ] }')
     assert parsed.lead_ids == (0, 1)
 
 
@@ -58,7 +59,7 @@ def test_lead_ids_must_be_json_integers_reported_as_given(lead_ids, bad) -> None
 
 @pytest.mark.parametrize("fields", [{**VALID}, {**VALID, "lead_ids": None}, {**VALID, "lead_ids": []}])
 def test_lead_ids_must_not_be_empty(fields) -> None:
-    with pytest.raises(InvalidRequest, match="^lead_ids must contain atleast 1 value$"):
+    with pytest.raises(InvalidRequest, match=r"^lead_ids must contain atleast 1 value$"):
         parse_request(raw(**fields))
 
 
@@ -83,7 +84,7 @@ def test_negative_and_huge_integers_are_valid_here() -> None:
 
 def test_type_errors_come_before_count_errors() -> None:
     with pytest.raises(InvalidRequest, match="integer"):
-        parse_request(raw(**VALID, lead_ids=list(range(600)) + ["x"]))
+        parse_request(raw(**VALID, lead_ids=[*range(600), "x"]))
 
 
 @pytest.mark.parametrize("body, message", [

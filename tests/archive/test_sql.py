@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,8 @@ def test_identifiers_are_quoted() -> None:
 
 def test_id_list_is_sorted_digits_only() -> None:
     assert sql.id_list([3, 1, 2]) == "1, 2, 3"
-    for bad in ([], [True], ["1"], [-1], [2**64], [1.0]):
+    bad_lists: list[list[Any]] = [[], [True], ["1"], [-1], [2**64], [1.0]]
+    for bad in bad_lists:
         with pytest.raises(ValueError):
             sql.id_list(bad)
 
@@ -81,17 +83,18 @@ def test_matching_tables() -> None:
 
 @pytest.mark.parametrize("archive, problem, names", [
     (COLUMNS[:-1], "vicidial_list_archive lacks column odd`name", ["odd`name"]),
-    (COLUMNS + (Column("extra", "int(11)", "int", True, None),),
+    ((*COLUMNS, Column("extra", "int(11)", "int", True, None)),
      "vicidial_list_archive has column extra that vicidial_list does not", ["extra"]),
-    (COLUMNS[:3] + (dataclasses.replace(COLUMNS[3], column_type="enum('Y')"),) + COLUMNS[4:],
+    ((*COLUMNS[:3], dataclasses.replace(COLUMNS[3], column_type="enum('Y')"), *COLUMNS[4:]),
      "column called_since_last_reset is enum('Y','N') NULL CHARACTER SET utf8mb3 in vicidial_list but enum('Y')"
      " NULL CHARACTER SET utf8mb3 in vicidial_list_archive", ["called_since_last_reset"]),
-    (COLUMNS[:2] + (dataclasses.replace(COLUMNS[2], nullable=False),) + COLUMNS[3:],
+    ((*COLUMNS[:2], dataclasses.replace(COLUMNS[2], nullable=False), *COLUMNS[3:]),
      "column last_name is varchar(30) NULL", ["last_name"]),
-    (COLUMNS[:2] + (dataclasses.replace(COLUMNS[2], charset="latin1"),) + COLUMNS[3:],
+    ((*COLUMNS[:2], dataclasses.replace(COLUMNS[2], charset="latin1"), *COLUMNS[3:]),
      "CHARACTER SET latin1 in vicidial_list_archive", ["last_name"]),
-    ((COLUMNS[1], COLUMNS[0]) + COLUMNS[2:],
-     "columns are in another order (position 1 is lead_id in vicidial_list but modify_date", ["lead_id", "modify_date"]),
+    ((COLUMNS[1], COLUMNS[0], *COLUMNS[2:]),
+     "columns are in another order (position 1 is lead_id in vicidial_list but modify_date",
+     ["lead_id", "modify_date"]),
 ])
 def test_differences_name_the_columns(archive, problem, names) -> None:
     with pytest.raises(SchemaMismatch) as caught:
@@ -109,5 +112,6 @@ def test_missing_tables() -> None:
 
 
 def test_key_column_is_required() -> None:
-    problems, names = differences(Table("vicidial_list", None, COLUMNS[1:]), Table("vicidial_list_archive", None, COLUMNS[1:]))
+    problems, names = differences(Table("vicidial_list", None, COLUMNS[1:]),
+                                  Table("vicidial_list_archive", None, COLUMNS[1:]))
     assert problems == ["both tables need a lead_id column"] and names == ["lead_id"]

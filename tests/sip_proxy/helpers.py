@@ -7,7 +7,7 @@ import contextlib
 import secrets
 import subprocess
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -18,11 +18,11 @@ from service.sip_proxy import auth_key
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def in_(seconds: float) -> str:
-    return iso(datetime.now(timezone.utc) + timedelta(seconds=seconds))
+    return iso(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 def session_query(secret: str, username: str, expire_date: str | None = None, customer_id: int = 1,
@@ -45,8 +45,9 @@ def kamailio_lookup(user: str, run_dir: Path | None = None) -> bool:
     by default the stack's Kamailio's)"""
     from devstack.kamailio import RUN_DIR
 
-    out = subprocess.run(["kamcmd", "-s", f"unix:{run_dir or RUN_DIR}/kamailio_ctl", "ul.lookup", "location", f"s:{user}"],
-                         capture_output=True, text=True, timeout=10).stdout
+    out = subprocess.run(
+        ["kamcmd", "-s", f"unix:{run_dir or RUN_DIR}/kamailio_ctl", "ul.lookup", "location", f"s:{user}"],
+        capture_output=True, text=True, timeout=10).stdout
     return "AOR not found" not in out and "Contact" in out
 
 
@@ -63,7 +64,8 @@ def upgrade_headers(protocol: str | None = "sip", origin: str | None = None) -> 
     return headers
 
 
-async def direct_to_kamailio(stack_env: dict[str, str], session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+async def direct_to_kamailio(stack_env: dict[str, str],
+                             session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
     return await session.ws_connect(stack_env.get("SIP_UPSTREAM", "ws://127.0.0.1:8088"), protocols=("sip",))
 
 
@@ -79,7 +81,7 @@ class RawWebSocket:
         self.pending: list = []
 
     @classmethod
-    async def connect(cls, host: str, port: int, path: str) -> "RawWebSocket":
+    async def connect(cls, host: str, port: int, path: str) -> RawWebSocket:
         import asyncio
 
         from service.sip_proxy import handshake
@@ -117,7 +119,7 @@ class Peer(asyncio.DatagramProtocol):
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls) -> AsyncIterator[tuple["Peer", tuple[str, int]]]:
+    async def open(cls) -> AsyncIterator[tuple[Peer, tuple[str, int]]]:
         transport, peer = await asyncio.get_running_loop().create_datagram_endpoint(cls, local_addr=("127.0.0.1", 0))
         try:
             yield peer, transport.get_extra_info("sockname")
@@ -158,5 +160,5 @@ async def relays(client: TurnClientUdpProtocol, peer: Peer, peer_addr, payload: 
     await client.send_data(payload, peer_addr)
     try:
         return await asyncio.wait_for(peer.received.get(), window) == payload
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False

@@ -10,7 +10,7 @@ SECRET = "test-auth-key-secret-0123456789"
 def test_sign_matches_the_documented_algorithm():
     # The README's recipe, written out independently: a CRM back end must get the same key.
     customer_key = hmac.new(SECRET.encode(), b"omnisense-webphone-customer:42", hashlib.sha256).digest()
-    message = "omnisense-webphone-v1\n42\n1001\nagent.smith\n2026-12-01T17:00:00+02:00".encode()
+    message = b"omnisense-webphone-v1\n42\n1001\nagent.smith\n2026-12-01T17:00:00+02:00"
     expected = base64.urlsafe_b64encode(hmac.new(customer_key, message, hashlib.sha256).digest()).rstrip(b"=").decode()
     assert auth_key.sign(SECRET, 42, 1001, "agent.smith", "2026-12-01T17:00:00+02:00") == expected
     assert len(expected) == 43 and "=" not in expected

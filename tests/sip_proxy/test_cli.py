@@ -25,6 +25,7 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
         sys.executable, "-m", "service", *args, cwd=ROOT, env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None  # communicate() returns once the process has exited
     return proc.returncode, out.decode(), err.decode()
 
 
@@ -78,7 +79,7 @@ async def test_loadtest_through_the_relay_ends_with_a_json_line(relay):
 
 async def test_loadtest_exits_1_when_agents_fail(relay):
     url = f"ws://{relay.server.host}:{relay.server.port}/ws"
-    code, out, err = await run_cli("loadtest", "--agents", "2", "--duration", "0", "--agent-secret", "wrong",
+    code, out, _err = await run_cli("loadtest", "--agents", "2", "--duration", "0", "--agent-secret", "wrong",
                                    "--first-user", new_username(), "--url", url, "--json", env={})
     result = json.loads(out.strip().splitlines()[-1])
     assert code == 1 and result["registered"] == 0 and result["errors_by_status"] == {"401": 2}

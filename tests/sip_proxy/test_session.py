@@ -1,14 +1,13 @@
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 
 from service.sip_proxy import auth_key
 from service.sip_proxy.session import SessionError, parse_expire_date, parse_session
 
 SECRET = "test-auth-key-secret-0123456789"
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def query(username="1001", expire_date="2026-06-01T18:00:00Z", customer_id="7", user_id="1001", **extra):
@@ -27,7 +26,7 @@ def refused(q, now=NOW) -> SessionError:
 def test_a_valid_session():
     session = parse_session(query(), SECRET, NOW)
     assert (session.customer_id, session.user_id, session.username) == (7, 1001, "1001")
-    assert session.expires_at == datetime(2026, 6, 1, 18, 0, tzinfo=timezone.utc)
+    assert session.expires_at == datetime(2026, 6, 1, 18, 0, tzinfo=UTC)
     assert session.seconds_left(NOW) == 6 * 3600
 
 
@@ -78,9 +77,9 @@ def test_the_key_is_checked_before_the_expiry():
 
 
 def test_a_date_without_offset_is_utc_and_offsets_are_honoured():
-    assert parse_expire_date("2026-06-01T18:00:00") == datetime(2026, 6, 1, 18, tzinfo=timezone.utc)
-    assert parse_expire_date("2026-06-01 20:00:00+02:00") == datetime(2026, 6, 1, 18, tzinfo=timezone.utc)
-    assert parse_expire_date("2026-06-01T18:00:00.250Z") == datetime(2026, 6, 1, 18, 0, 0, 250000, timezone.utc)
+    assert parse_expire_date("2026-06-01T18:00:00") == datetime(2026, 6, 1, 18, tzinfo=UTC)
+    assert parse_expire_date("2026-06-01 20:00:00+02:00") == datetime(2026, 6, 1, 18, tzinfo=UTC)
+    assert parse_expire_date("2026-06-01T18:00:00.250Z") == datetime(2026, 6, 1, 18, 0, 0, 250000, UTC)
     # 13:00+02:00 is 11:00 UTC: before NOW although its wall-clock digits are after it.
     assert refused(query(expire_date="2026-06-01T13:00:00+02:00")).reason == "session_expired"
     assert parse_session(query(expire_date="2026-06-01T15:00:00+02:00"), SECRET, NOW).seconds_left(NOW) == 3600
@@ -112,8 +111,8 @@ def test_extreme_dates_and_offsets_are_a_utc_instant_or_malformed(day, second, o
     expected = (day.toordinal() - date(1970, 1, 1).toordinal()) * 86400 + second - 60 * (offset_minutes or 0)
     if FIRST_SECOND <= expected <= LAST_SECOND:
         value = parse_expire_date(text)
-        assert value.tzinfo is timezone.utc and value.timestamp() == expected
-        assert value - datetime(1970, 1, 1, tzinfo=timezone.utc) == timedelta(seconds=expected)
+        assert value.tzinfo is UTC and value.timestamp() == expected
+        assert value - datetime(1970, 1, 1, tzinfo=UTC) == timedelta(seconds=expected)
     else:
         with pytest.raises(ValueError):
             parse_expire_date(text)
@@ -125,5 +124,5 @@ def test_any_text_parses_or_raises_value_error(text):
         value = parse_expire_date(text)
     except ValueError:
         return
-    assert value.tzinfo is timezone.utc
+    assert value.tzinfo is UTC
     value.timestamp()  # a datetime the relay's expiry timer and TURN credentials can use

@@ -1,20 +1,21 @@
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from service.sip_proxy import turn
 from service.sip_proxy.session import Session
 
-SESSION = Session(7, 1001, "1001", "2026-06-01T18:00:00Z", datetime(2026, 6, 1, 18, 0, tzinfo=timezone.utc))
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc).timestamp() + 0.7
+SESSION = Session(7, 1001, "1001", "2026-06-01T18:00:00Z", datetime(2026, 6, 1, 18, 0, tzinfo=UTC))
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC).timestamp() + 0.7
 
 
-def creds(**overrides):
-    args = dict(secret="turn-secret", session=SESSION, host="turn.example.com", port=3478, ttl_max=3600,
-                ice_transport_policy="all", now=NOW)
+def creds(**overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {"secret": "turn-secret", "session": SESSION, "host": "turn.example.com", "port": 3478,
+                            "ttl_max": 3600, "ice_transport_policy": "all", "now": NOW}
     args.update(overrides)
     return turn.credentials(**args)
 

@@ -31,7 +31,7 @@ def test_the_pure_python_unmask_matches():
     payload, key = os.urandom(1001), os.urandom(4)
     n = len(payload)
     stream = (key * ((n >> 2) + 1))[:n]
-    expected = bytes(a ^ b for a, b in zip(payload, stream))
+    expected = bytes(a ^ b for a, b in zip(payload, stream, strict=False))
     assert wsframe.unmask(payload, key) == expected
 
 

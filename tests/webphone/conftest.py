@@ -11,13 +11,13 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Error as PlaywrightError, Page, async_playwright
 
 from devstack import chromium
 from service.app import create_app
@@ -30,7 +30,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def iso_in(seconds: float) -> str:
-    moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    moment = datetime.now(UTC) + timedelta(seconds=seconds)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -109,7 +109,7 @@ class PhonePage:
         try:
             await self.page.wait_for_function("s => document.body.dataset.phoneState === s", arg=state,
                                               timeout=timeout * 1000)
-        except Exception:
+        except PlaywrightError:
             raise AssertionError(f"expected {state!r}, the phone shows {await self.state()!r}; "
                                  f"page errors: {self.errors}") from None
 

@@ -135,7 +135,8 @@ async def test_redaction_removes_secrets_in_every_form(modules) -> None:
 async def test_backoff_grows_without_limit_but_is_capped(modules) -> None:
     delays = await modules.evaluate("""async () => {
         const { backoffDelay } = await import('/static/js/watchdog.js');
-        return [0, 1, 2, 3, 10, 1000].map((n) => [backoffDelay(n, { random: () => 0 }), backoffDelay(n, { random: () => 1 })]);
+        return [0, 1, 2, 3, 10, 1000].map(
+            (n) => [backoffDelay(n, { random: () => 0 }), backoffDelay(n, { random: () => 1 })]);
     }""")
     assert delays[0] == [400, 600] and delays[1] == [800, 1200]
     assert delays[-1] == [24000, 36000] and delays[-2] == delays[-1]
@@ -169,7 +170,8 @@ async def test_the_crm_bridge_obeys_only_its_origin_and_window(modules) -> None:
         win.parent = parent;
         const log = { info() {}, warn() {} };
         new CrmBridge({ origin: 'https://crm.example.com', phone, log, win }).start();
-        const send = (origin, source, data) => win.dispatchEvent(Object.assign(new Event('message'), { origin, source, data }));
+        const send = (origin, source, data) =>
+            win.dispatchEvent(Object.assign(new Event('message'), { origin, source, data }));
         send('https://evil.example.net', parent, { type: 'dial', number: '1' });
         send('https://crm.example.com', {}, { type: 'dial', number: '2' });
         send('https://crm.example.com', parent, { type: 'dial', number: '3' });

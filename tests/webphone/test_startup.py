@@ -41,7 +41,7 @@ async def test_malformed_parameters_in_any_order_are_each_named(service, open_ph
     url = service.url()
     parts = urlsplit(url)
     pairs = sorted(parse_qs(parts.query).items(), reverse=True)  # another order than the minted one
-    query = dict((k, v[0]) for k, v in pairs)
+    query = {k: v[0] for k, v in pairs}
     query.update(turn_port="70000", customer_id="abc", server="", expire_date="tomorrow", debug_html="yes")
     phone = await open_phone(parts._replace(query=urlencode(query)).geturl())
     await phone.wait_state("error")
