@@ -11,7 +11,7 @@ other), REGISTER round trips with digest credentials: each round trip is two rel
 2. Latency at RATE_MSGS messages/s: p50/p99 round trip, and the p99 added over Kamailio direct.
 3. Memory: IDLE_SESSIONS WebSockets opened through each relay and left idle; RSS growth per session (both legs).
 
-Targets (issue 3): CPU <= 1.2x the bare relay and <= 2.5x nginx; added p99 <= 1 ms; <= 30 KB per idle session.
+Targets: CPU <= 1.2x the bare relay and <= 2.5x nginx; added p99 <= 1 ms; <= 30 KB per idle session.
 The load generator, the relays and Kamailio share this machine's cores, so absolute figures are floors.
 """
 

@@ -133,7 +133,7 @@ DEMO_LIST_ID = 999
 def leads_sql(count: int, *, list_id: int = DEMO_LIST_ID, source_id: str = "demo", only_if_empty: bool = False) -> str:
     """INSERT ... SELECT of `count` ViciDial-shaped leads, with the variety real lead loads have: NULLs,
     ViciDial's zero and placeholder dates, non-Latin names, a trailing space. Used by the demo database
-    (the seed's "dummy list of 500 leads"), the archive tests and the archive benchmark alike."""
+    (a "dummy list of 500 leads"), the archive tests and the archive benchmark alike."""
     guard = "WHERE NOT EXISTS (SELECT 1 FROM vicidial_list LIMIT 1)" if only_if_empty else ""
     return f"""
 INSERT INTO vicidial_list

@@ -1,4 +1,4 @@
-"""service.config: every variable of SPEC section 2, its default and its one-line error."""
+"""service.config: every variable of README's Configuration table, its default and its one-line error."""
 
 import subprocess
 

@@ -1,4 +1,5 @@
-"""The archive API's domain errors; the handler turns each into the seed's JSON shape at the edge."""
+"""The archive API's domain errors; the handler turns each into the documented JSON answer at the
+edge (README, "Lead Archive API")."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 
 class ArchiveError(Exception):
-    """An answer other than 200: status, the seed's message, and the offending lead ids as given."""
+    """An answer other than 200: status, the documented message, and the offending lead ids as given."""
 
     status = 500
 
@@ -22,19 +23,19 @@ class ArchiveError(Exception):
 
 
 class InvalidRequest(ArchiveError):
-    """One of the seed's 400s about the body's fields."""
+    """One of the documented 400s about the body's fields."""
 
     status = 400
 
 
 class UnreadableBody(ArchiveError):
-    """The body is not JSON, or not a JSON object: the seed's 500, saying what and where."""
+    """The body is not JSON, or not a JSON object: the documented 500, saying what and where."""
 
     status = 500
 
 
 class LeadsNotFound(ArchiveError):
-    """Some requested lead ids are not in vicidial_list (the last of the seed's 400s); nothing changed."""
+    """Some requested lead ids are not in vicidial_list (the last of the documented 400s); nothing changed."""
 
     status = 400
 

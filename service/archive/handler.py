@@ -1,8 +1,8 @@
-"""The HTTP edge of the archive API: unpack the request, call the core, answer in the seed's shape.
+"""The HTTP edge of the archive API: unpack the request, call the core, answer in the documented shape.
 
-Checks run in SPEC order: API key (401), office hours (403), body (the seed's 400s and its 500 for a body
-that is not a JSON object), then the work. Every answer carries "status"; each request logs one line with
-the key's name (never the key), how many ids, the counts and the time taken.
+Checks run in the order of README's "Order of checks": API key (401), office hours (403), body (the 400s and
+the 500 for a body that is not a JSON object), then the work. Every answer carries "status"; each request
+logs one line with the key's name (never the key), how many ids, the counts and the time taken.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ async def _in_office_hours(state: ArchiveState, pool: Any) -> bool:
 
 
 async def _read_body(request: web.Request) -> bytes:
-    """The body's bytes; one aiohttp cannot read (a bad Content-Encoding, cut short) is the seed's 500."""
+    """The body's bytes; one aiohttp cannot read (a bad Content-Encoding, cut short) is the documented 500."""
     try:
         return await request.read()
     except web.RequestPayloadError as exc:

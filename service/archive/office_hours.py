@@ -1,6 +1,6 @@
 """When the archive API refuses to run: the `OFFICE_HOURS` setting, and ViciDial call times.
 
-Three forms (SPEC section 2):
+Three forms (README, "Office hours"):
 
 - `none`: never office hours, the API always runs;
 - a weekly schedule, `mon-fri 08:00-17:00; sat 09:00-13:00`: parts separated by `;`, each a day, a day

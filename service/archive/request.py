@@ -1,9 +1,9 @@
-"""The archive request body: JSON text in, an `ArchiveRequest` or the seed's error out.
+"""The archive request body: JSON text in, an `ArchiveRequest` or the documented error out.
 
-Checks run in the seed's order and the first failure answers: insert_leads, update_leads, delete_leads
-(booleans), then lead_ids (integers only, at least 1, at most 500, no duplicates). Whether the ids exist
-is asked of the database later. Integers are JSON integers: "7", 7.0, true, null, arrays and objects in
-lead_ids are type errors, reported back as given.
+Checks run in the documented order (README, "Order of checks") and the first failure answers: insert_leads,
+update_leads, delete_leads (booleans), then lead_ids (integers only, at least 1, at most 500, no duplicates).
+Whether the ids exist is asked of the database later. Integers are JSON integers: "7", 7.0, true, null, arrays
+and objects in lead_ids are type errors, reported back as given.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def decode_json(raw: bytes) -> dict[str, Any]:
 
 
 def validate(body: dict[str, Any]) -> ArchiveRequest:
-    """Check the fields in the seed's order; the first failure raises `InvalidRequest`."""
+    """Check the fields in the documented order; the first failure raises `InvalidRequest`."""
     for flag in FLAGS:
         if type(body.get(flag)) is not bool:
             raise InvalidRequest(f"{flag} must be a boolean value")

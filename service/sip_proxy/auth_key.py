@@ -1,4 +1,4 @@
-"""Webphone session keys: sign and check `auth_key` (SPEC section 5). Pure functions, no I/O.
+"""Webphone session keys: sign and check `auth_key`. Pure functions, no I/O.
 
 The algorithm, which a CRM back end can reproduce (README, "Webphone sessions..."):
 

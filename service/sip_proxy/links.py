@@ -1,4 +1,4 @@
-"""Webphone launch URLs, as Service Delivery hands them out (the seed's URL parameters). Pure."""
+"""Webphone launch URLs, as Service Delivery hands them out (the parameters in README, "Launching it"). Pure."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-// CRM embedding (SPEC section 7): commands by postMessage from the parent frame or the opener window, only from
-// `crm_origin`; events posted back to that origin alone.
+// CRM embedding (README, "CRM embedding"): commands by postMessage from the parent frame or the opener window,
+// only from `crm_origin`; events posted back to that origin alone.
 
 import { PhoneError } from "./errors.js";
 
@@ -94,7 +94,7 @@ export class CrmBridge {
   }
 }
 
-/** The public fields of each event (SPEC section 7), nothing internal. */
+/** The public fields of each event (README, "CRM embedding"), nothing internal. */
 function pick(type, detail = {}) {
   switch (type) {
     case "incoming": return { from: detail.from, displayName: detail.displayName };

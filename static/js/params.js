@@ -1,5 +1,5 @@
-// The launch parameters of the seed (any order), validated. Pure functions, plus `readLaunchParams` at the edge,
-// which takes the password out of the address bar and keeps the parameters for a reload in the same tab.
+// The launch parameters (README, "Launching it"; any order), validated. Pure functions, plus `readLaunchParams` at
+// the edge, which takes the password out of the address bar and keeps the parameters for a reload in the same tab.
 
 export const REQUIRED = [
   "auth_key", "server", "turn_port", "customer_id", "user_id", "username", "password", "expire_date",

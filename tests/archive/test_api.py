@@ -14,7 +14,7 @@ from .conftest import API_KEY, AUTH, PATH, body, post
 pytestmark = pytest.mark.stack
 
 
-async def test_seed_example_archives_and_deletes(client, fresh_db) -> None:
+async def test_readme_example_archives_and_deletes(client, fresh_db) -> None:
     ids = fresh_db.add_leads(2)
     before = fresh_db.live(ids)
     status, answer = await post(client, body(ids))
@@ -124,7 +124,7 @@ async def test_already_archived_leads_do_not_exist(client, fresh_db) -> None:
     assert (status, answer["lead_ids"]) == (400, ids)
 
 
-SEED_400S = [
+DOCUMENTED_400S = [
     ({"update_leads": True, "delete_leads": True, "lead_ids": [1]}, "insert_leads must be a boolean value", []),
     ({"insert_leads": "true", "update_leads": True, "delete_leads": True, "lead_ids": [1]},
      "insert_leads must be a boolean value", []),
@@ -144,15 +144,15 @@ SEED_400S = [
      "lead_ids cannot exceed 500 values", []),
     ({"insert_leads": True, "update_leads": True, "delete_leads": True, "lead_ids": [0, 1, 0]},
      "lead_ids cannot contain duplicate values", [0]),
-    # Several problems at once: the first in the seed's order answers.
+    # Several problems at once: the first in the documented order answers.
     ({"insert_leads": 0, "update_leads": "no", "lead_ids": ["x", 1, 1]}, "insert_leads must be a boolean value", []),
     ({"insert_leads": True, "update_leads": True, "delete_leads": True, "lead_ids": ["x", *range(600)]},
      "lead_ids must only contain integer values", ["x"]),
 ]
 
 
-@pytest.mark.parametrize("request_body, message, lead_ids", SEED_400S)
-async def test_seed_400s_in_seed_order(client, fresh_db, request_body, message, lead_ids) -> None:
+@pytest.mark.parametrize("request_body, message, lead_ids", DOCUMENTED_400S)
+async def test_documented_400s_in_documented_order(client, fresh_db, request_body, message, lead_ids) -> None:
     fresh_db.add_leads(2)
     before = fresh_db.snapshot()
     status, answer = await post(client, json.dumps(request_body))
@@ -169,19 +169,19 @@ async def test_seed_400s_in_seed_order(client, fresh_db, request_body, message, 
     ('  "text"', "got a string at line 1, position 3"),
     ('{"lead_ids": [NaN]}', "NaN is not a JSON value at line 1, position 15"),
 ])
-async def test_unreadable_body_is_the_seeds_500(client, fresh_db, data, where) -> None:
+async def test_unreadable_body_is_the_documented_500(client, fresh_db, data, where) -> None:
     status, answer = await post(client, data)
     assert status == 500
     assert where in answer["message"]
     assert (answer["lead_errors"], answer["lead_ids"], answer["status"]) == (0, [], 500)
 
 
-async def test_not_utf8_body_is_the_seeds_500(client, fresh_db) -> None:
+async def test_not_utf8_body_is_the_documented_500(client, fresh_db) -> None:
     status, answer = await post(client, b'{"lead_ids": ["\xff"]}')
     assert status == 500 and "not UTF-8" in answer["message"] and "byte 16" in answer["message"]
 
 
-async def test_body_that_cannot_be_decompressed_is_the_seeds_500(client, fresh_db) -> None:
+async def test_body_that_cannot_be_decompressed_is_the_documented_500(client, fresh_db) -> None:
     ids = fresh_db.add_leads(1)
     resp = await client.post(PATH, data=b"not gzip", headers={**AUTH, "Content-Encoding": "gzip"})
     answer = await resp.json()

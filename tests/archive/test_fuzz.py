@@ -22,7 +22,7 @@ from .conftest import AUTH, KEY_ENTRY, PATH, ArchiveDb
 
 pytestmark = pytest.mark.stack
 
-SEED_400S = {
+DOCUMENTED_400S = {
     "insert_leads must be a boolean value", "update_leads must be a boolean value",
     "delete_leads must be a boolean value", "lead_ids must only contain integer values",
     "lead_ids must contain atleast 1 value", "lead_ids cannot exceed 500 values",
@@ -101,9 +101,9 @@ def check(status: int, answer: dict) -> None:
         assert answer["message"] == "lead_ids batch was successfully processed"
         assert answer["select_count"] >= answer["delete_count"]
     elif status == 400:
-        assert answer["message"] in SEED_400S and answer["lead_errors"] == len(answer["lead_ids"])
+        assert answer["message"] in DOCUMENTED_400S and answer["lead_errors"] == len(answer["lead_ids"])
     else:
-        # The only 5xx: the seed's 500 for a body that is not a JSON object, saying what and where.
+        # The only 5xx: the documented 500 for a body that is not a JSON object, saying what and where.
         assert status == 500 and answer["message"].startswith("request body "), answer
         assert (answer["lead_errors"], answer["lead_ids"]) == (0, [])
 

@@ -1,4 +1,4 @@
-"""Request validation, pure: the seed's messages in the seed's order, and unreadable bodies."""
+"""Request validation, pure: the documented messages in the documented order, and unreadable bodies."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_valid_request() -> None:
     assert parse_request(raw(**VALID, lead_ids=[3, 1, 2])) == ArchiveRequest(True, False, True, (3, 1, 2))
 
 
-def test_seed_example_body_is_valid() -> None:
+def test_example_body_with_spaces_is_valid() -> None:
     parsed = parse_request(
         b'{ "insert_leads": true, "update_leads": true, "delete_leads": true, "lead_ids": [ 0, 1 ] }')
     assert parsed.lead_ids == (0, 1)
