@@ -1,12 +1,14 @@
-"""The app factory, health, metrics and the error middleware, against the real database."""
+"""The app factory, health, metrics and the error middleware; readiness against the real database."""
 
 import pytest
 
 from service.app import create_app
 
-pytestmark = pytest.mark.stack
+# Nothing listens on port 1: the app starts, and only readiness notices.
+NO_DATABASE = {"DATABASE_URL": "mysql://nobody:x@127.0.0.1:1/none"}
 
 
+@pytest.mark.stack
 async def test_healthz_and_readyz(aiohttp_client, make_settings, db_config) -> None:
     client = await aiohttp_client(create_app(make_settings(database=db_config)))
     resp = await client.get("/healthz")
@@ -17,7 +19,7 @@ async def test_healthz_and_readyz(aiohttp_client, make_settings, db_config) -> N
 
 
 async def test_readyz_names_the_failing_part(aiohttp_client, make_settings) -> None:
-    settings = make_settings({"DATABASE_URL": "mysql://nobody:x@127.0.0.1:1/none"})
+    settings = make_settings(NO_DATABASE)
     client = await aiohttp_client(create_app(settings))
     resp = await client.get("/readyz")
     assert resp.status == 503
@@ -26,15 +28,15 @@ async def test_readyz_names_the_failing_part(aiohttp_client, make_settings) -> N
     assert "database" in body["message"]
 
 
-async def test_unknown_route_is_json_404(aiohttp_client, make_settings, db_config) -> None:
-    client = await aiohttp_client(create_app(make_settings(database=db_config)))
+async def test_unknown_route_is_json_404(aiohttp_client, make_settings) -> None:
+    client = await aiohttp_client(create_app(make_settings(NO_DATABASE)))
     resp = await client.get("/no/such/thing")
     assert resp.status == 404
     assert (await resp.json()) == {"message": "not found", "status": 404}
 
 
-async def test_metrics_is_prometheus_text(aiohttp_client, make_settings, db_config) -> None:
-    client = await aiohttp_client(create_app(make_settings(database=db_config)))
+async def test_metrics_is_prometheus_text(aiohttp_client, make_settings) -> None:
+    client = await aiohttp_client(create_app(make_settings(NO_DATABASE)))
     resp = await client.get("/metrics")
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/plain")

@@ -20,8 +20,6 @@ from service.config import load_settings
 
 from .conftest import AUTH, KEY_ENTRY, PATH, ArchiveDb
 
-pytestmark = pytest.mark.stack
-
 DOCUMENTED_400S = {
     "insert_leads must be a boolean value", "update_leads must be a boolean value",
     "delete_leads must be a boolean value", "lead_ids must only contain integer values",
@@ -108,12 +106,14 @@ def check(status: int, answer: dict) -> None:
         assert (answer["lead_errors"], answer["lead_ids"]) == (0, [])
 
 
+@pytest.mark.stack
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=bodies)
 def test_fuzzed_bodies_never_give_an_undocumented_5xx(server, data: bytes) -> None:
     check(*post(server, data))
 
 
+@pytest.mark.stack
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=valid_requests)
 def test_schema_valid_bodies_answer_200_or_does_not_exist(server, data: dict) -> None:

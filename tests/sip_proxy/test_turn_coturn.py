@@ -1,4 +1,4 @@
-"""TURN credentials from the endpoint against the real coturn (use-auth-secret)."""
+"""TURN credentials from the endpoint, against the real coturn (use-auth-secret) where marked `stack`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import pytest
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
+from service.app import create_app
 from service.sip_proxy import turn
 
 from .helpers import Peer, in_, refresh_allocation, relays, session_query, turn_allocation
-
-pytestmark = pytest.mark.stack
 
 
 async def _credentials(relay, relay_settings, stack_env, **overrides) -> dict:
@@ -37,6 +36,7 @@ async def _local_sdp(pc: RTCPeerConnection) -> str:
     return pc.localDescription.sdp
 
 
+@pytest.mark.stack
 async def test_the_endpoint_answers_the_turn_rest_api(relay, relay_settings, stack_env):
     creds = await _credentials(relay, relay_settings, stack_env)
     expiry, customer, user, session_end = creds["username"].split(":")
@@ -48,27 +48,28 @@ async def test_the_endpoint_answers_the_turn_rest_api(relay, relay_settings, sta
     assert creds["ice_transport_policy"] == relay_settings.ice_transport_policy
 
 
+@pytest.mark.stack
 async def test_credentials_end_with_the_session(relay, relay_settings, stack_env):
     creds = await _credentials(relay, relay_settings, stack_env, expire_date=in_(60))
     assert creds["ttl"] <= 60
     assert int(creds["username"].split(":")[0]) <= time.time() + 60
 
 
-async def test_the_endpoint_checks_the_session_like_ws(relay, relay_settings):
-    query = session_query(relay_settings.auth_key_secret, "1001", expire_date=in_(-5))
-    response = await relay.get(f"/webphone/turn-credentials?{urlencode(query)}")
+async def test_the_endpoint_checks_the_session_like_ws(aiohttp_client, make_settings):
+    settings = make_settings({"TURN_SECRET": "turn-secret"})
+    client = await aiohttp_client(create_app(settings))
+    query = session_query(settings.auth_key_secret, "1001", expire_date=in_(-5))
+    response = await client.get(f"/webphone/turn-credentials?{urlencode(query)}")
     assert response.status == 403 and (await response.json())["reason"] == "session_expired"
-    query = session_query(relay_settings.auth_key_secret, "1001")
+    query = session_query(settings.auth_key_secret, "1001")
     query["auth_key"] = "x" + query["auth_key"][1:]
-    response = await relay.get(f"/webphone/turn-credentials?{urlencode(query)}")
+    response = await client.get(f"/webphone/turn-credentials?{urlencode(query)}")
     assert response.status == 401
 
 
-async def test_without_turn_secret_no_credentials(aiohttp_client, make_settings, stack_env):
-    from service.app import create_app
-
-    env = {k: v for k, v in stack_env.items() if k != "TURN_SECRET"}
-    settings = make_settings(env)
+async def test_without_turn_secret_no_credentials(aiohttp_client, make_settings):
+    settings = make_settings()
+    assert settings.turn_secret is None
     client = await aiohttp_client(create_app(settings))
     query = session_query(settings.auth_key_secret, "1001")
     response = await client.get(f"/webphone/turn-credentials?{urlencode(query)}")
@@ -76,6 +77,7 @@ async def test_without_turn_secret_no_credentials(aiohttp_client, make_settings,
     assert response.status == 503 and body["reason"] == "turn_not_configured" and "TURN_SECRET" in body["message"]
 
 
+@pytest.mark.stack
 async def test_an_aiortc_peer_gets_a_relay_candidate_and_two_peers_connect(relay, relay_settings, stack_env):
     first = _relay_only_peer(await _credentials(relay, relay_settings, stack_env))
     second = _relay_only_peer(await _credentials(relay, relay_settings, stack_env))
@@ -96,6 +98,7 @@ async def test_an_aiortc_peer_gets_a_relay_candidate_and_two_peers_connect(relay
         await second.close()
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("case", ["expired", "wrong secret"])
 async def test_coturn_refuses_expired_or_forged_credentials(stack_env, case):
     port = stack_env.get("TURN_PORT", "3478")

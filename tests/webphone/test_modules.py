@@ -1,12 +1,18 @@
-"""The page's pure modules (static/js/*.js), run in Chromium: parameters, redaction, back-off, commands."""
+"""The page's pure modules (static/js/*.js), run in Chromium: parameters, redaction, back-off, commands.
+
+They need the browser, not the local stack: the page comes from an app with no database, PBX or TURN server.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page
 
+from service.app import create_app
 from service.sip_proxy.session import USERNAME, parse_expire_date
-
-pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
 VALID = {
     "auth_key": "abc_DEF-123", "server": "phone.example.com:8443", "turn_port": "3478", "customer_id": "7",
@@ -15,11 +21,18 @@ VALID = {
 
 
 @pytest.fixture
-async def modules(service, browser):
-    """A page at the service's origin with the page's modules importable (`await mod('params')`)."""
-    page = await browser.new_page()
-    await page.goto(f"{service.base}/TForge-OmniSense-Webphone.html")
-    return page
+async def modules(make_settings, browser: Browser) -> AsyncIterator[Page]:
+    """A page at the service's origin with the page's modules importable (`await import('/static/js/...')`)."""
+    # Nothing listens on port 1: serving the page and its modules needs no database.
+    server = TestServer(create_app(make_settings({"DATABASE_URL": "mysql://nobody:x@127.0.0.1:1/none"})),
+                        host="127.0.0.1", port=None)
+    await server.start_server()
+    try:
+        page = await browser.new_page()
+        await page.goto(str(server.make_url("/TForge-OmniSense-Webphone.html")))
+        yield page
+    finally:
+        await server.close()
 
 
 async def validate(page, entries, now=None):
@@ -33,6 +46,7 @@ async def validate(page, entries, now=None):
     )
 
 
+@pytest.mark.browser
 async def test_parameters_in_any_order_validate(modules) -> None:
     entries = list(VALID.items())
     for order in (entries, entries[::-1], entries[3:] + entries[:3] + [("vendor_extra", "x")]):
@@ -62,6 +76,7 @@ MALFORMED = [
 ]
 
 
+@pytest.mark.browser
 async def test_each_malformed_parameter_is_named(modules) -> None:
     for name, value, message in MALFORMED:
         result = await validate(modules, list({**VALID, name: value}.items()))
@@ -69,12 +84,14 @@ async def test_each_malformed_parameter_is_named(modules) -> None:
         assert result["problems"][0].startswith(message), (name, value, result["problems"])
 
 
+@pytest.mark.browser
 async def test_missing_and_repeated_parameters_are_named(modules) -> None:
     entries = [(k, v) for k, v in VALID.items() if k not in ("password", "server")] + [("user_id", "2")]
     result = await validate(modules, entries)
     assert set(result["problems"]) == {"server is missing", "password is missing", "user_id is given more than once"}
 
 
+@pytest.mark.browser
 async def test_expiry_is_judged_against_the_clock(modules) -> None:
     result = await validate(modules, list({**VALID, "expire_date": "2026-01-01T10:00:00+02:00"}.items()),
                             now=1767254400000)  # 2026-01-01T08:00:00Z: exactly then
@@ -91,6 +108,7 @@ EXPIRE_DATES = [
 ]
 
 
+@pytest.mark.browser
 async def test_expire_date_reads_as_the_server_reads_it(modules) -> None:
     page_ms = await modules.evaluate(
         "async (texts) => { const m = await import('/static/js/params.js');"
@@ -104,12 +122,14 @@ async def test_expire_date_reads_as_the_server_reads_it(modules) -> None:
         assert ms == server_ms, text
 
 
+@pytest.mark.browser
 async def test_username_rule_matches_the_server(modules) -> None:
     for name in ["1001", "agent.x", "a-b_c~d", "o'neil", "x+y=z", "a b", "é", "a@b", "a/b", "x" * 64]:
         result = await validate(modules, list({**VALID, "username": name}.items()))
         assert (result["problems"] == []) == bool(USERNAME.fullmatch(name)), name
 
 
+@pytest.mark.browser
 async def test_server_must_be_the_pages_own_host(modules) -> None:
     verdicts = await modules.evaluate("""async () => {
         const { serverMismatch } = await import('/static/js/params.js');
@@ -121,6 +141,7 @@ async def test_server_must_be_the_pages_own_host(modules) -> None:
     assert all("phone.example.com" in v for v in verdicts[2:])
 
 
+@pytest.mark.browser
 async def test_redaction_removes_secrets_in_every_form(modules) -> None:
     out = await modules.evaluate("""async () => {
         const { redact } = await import('/static/js/log.js');
@@ -132,6 +153,7 @@ async def test_redaction_removes_secrets_in_every_form(modules) -> None:
     assert '"password":"[redacted]"' in out and "password=[redacted]" in out and "auth_key=[redacted]" in out
 
 
+@pytest.mark.browser
 async def test_backoff_grows_without_limit_but_is_capped(modules) -> None:
     delays = await modules.evaluate("""async () => {
         const { backoffDelay } = await import('/static/js/watchdog.js');
@@ -142,6 +164,7 @@ async def test_backoff_grows_without_limit_but_is_capped(modules) -> None:
     assert delays[-1] == [24000, 36000] and delays[-2] == delays[-1]
 
 
+@pytest.mark.browser
 async def test_numbers_and_crm_commands_are_checked(modules) -> None:
     out = await modules.evaluate("""async () => {
         const { normalizeNumber } = await import('/static/js/phone.js');
@@ -159,6 +182,7 @@ async def test_numbers_and_crm_commands_are_checked(modules) -> None:
     assert bad_dtmf[0] is None and unknown[0] is None and not_object[0] is None
 
 
+@pytest.mark.browser
 async def test_the_crm_bridge_obeys_only_its_origin_and_window(modules) -> None:
     calls = await modules.evaluate("""async () => {
         const { CrmBridge } = await import('/static/js/crm.js');
