@@ -33,7 +33,8 @@ def password_for(secret: str, username: str) -> str:
 
 
 # A DNS name of RFC 1123 labels (a dotted IPv4 address fits it too).
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 _IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]{2,45}")
 _PORT = re.compile(r"[0-9]{1,5}")
 

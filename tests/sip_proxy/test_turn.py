@@ -70,7 +70,7 @@ def test_host_headers_that_do_not(header):
 def test_turn_port_from_the_query_or_the_configuration():
     assert turn.port_from_query(None, 13478) == 13478 and turn.port_from_query("", 13478) == 13478
     assert turn.port_from_query("3479", 13478) == 3479 and turn.port_from_query("65535", 1) == 65535
-    for raw in ("0", "65536", "+1", " 1", "1 ", "١", "3478.0"):
+    for raw in ("0", "65536", "+1", " 1", "1 ", "\u0661", "3478.0"):
         with pytest.raises(turn.BadPort):
             turn.port_from_query(raw, 13478)
 

@@ -66,9 +66,8 @@ def start(directory: Path, pairs: dict[str, Pair], auth_key_secret: str, timeout
     argv = kamailio.command(
         HOST, free_port(), agent_secret(auth_key_secret), run_dir=run_dir, shm_mb=64,
         tls_listen=[(HOST, port) for port, _ in listeners.values()], tls_config=config)
-    log = open(directory / "kamailio.log", "wb")
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
+    with open(directory / "kamailio.log", "wb") as log:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     server = TlsKamailio(process, {name: port for name, (port, _) in listeners.items()})
     deadline = time.monotonic() + timeout
     pending = set(server.ports.values())
