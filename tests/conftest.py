@@ -12,10 +12,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from service.config import DatabaseConfig, Settings, load_settings
 
 TEST_AUTH_KEY_SECRET = "test-auth-key-secret-0123456789"
+
+# No per-example deadline: one example slowed by a loaded machine is not a failure (speed belongs in bench/).
+hypothesis_settings.register_profile("no-deadline", deadline=None)
+hypothesis_settings.load_profile("no-deadline")
 
 
 @pytest.fixture(scope="session")
