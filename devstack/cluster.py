@@ -3,6 +3,8 @@ spread over the two servers in `phones` and `servers`."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pymysql
 
 from service.config import DatabaseConfig
@@ -51,11 +53,10 @@ def ensure_demo_rows(db: DatabaseConfig, env: dict[str, str]) -> None:
                 (server_id, f"OmniSense demo telephony server {server_id}", server_ip, url))
         for i, extension in enumerate(DEMO_AGENTS):
             server_ip = rows[i % len(rows)][1]
-            try:
+            # Already there: the unique extension/server_ip pair.
+            with contextlib.suppress(pymysql.err.IntegrityError):
                 cur.execute(
                     "INSERT INTO phones (extension, dialplan_number, server_ip, login, pass, status, active,"
                     " phone_type, fullname, protocol, template_id, is_webphone)"
                     " VALUES (%s, %s, %s, %s, '', 'ACTIVE', 'Y', 'webphone', %s, 'SIP', '', 'Y')",
                     (extension, extension, server_ip, extension, f"Demo agent {extension}"))
-            except pymysql.err.IntegrityError:  # already there (the unique extension/server_ip pair)
-                pass

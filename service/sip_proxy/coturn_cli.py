@@ -49,10 +49,10 @@ class CoturnCli:
         self._reader, self._writer, self._timeout = reader, writer, timeout
 
     @classmethod
-    async def open(cls, host: str, port: int, password: str, timeout: float = 5.0) -> "CoturnCli":
+    async def open(cls, host: str, port: int, password: str, timeout: float = 5.0) -> CoturnCli:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise CoturnCliError(f"coturn CLI {host}:{port} unreachable ({exc.__class__.__name__})") from None
         cli = cls(reader, writer, timeout)
         try:
@@ -61,7 +61,8 @@ class CoturnCli:
             if version is None or version[:2] != WRITTEN_FOR:
                 found = ".".join(map(str, version)) if version else "no coturn version in its banner"
                 raise CoturnCliError(
-                    f"coturn CLI {host}:{port}: this service reads coturn {WRITTEN_FOR[0]}.{WRITTEN_FOR[1]}'s CLI, found {found}")
+                    f"coturn CLI {host}:{port}: this service reads coturn {WRITTEN_FOR[0]}.{WRITTEN_FOR[1]}'s CLI,"
+                    f" found {found}")
             writer.write(password.encode() + b"\r\n")
             answer = await cli._read_until(PROMPT, PASSWORD_PROMPT)
             if answer.rstrip().endswith(PASSWORD_PROMPT.rstrip()):

@@ -11,7 +11,14 @@ import aiomysql
 
 from .. import db
 from .phone_routes import (
-    PHONE_SQL, SERVER_SQL, URLS_IN_USE_SQL, Outcome, RouteCache, decide_phone, decide_server, lookup_failed,
+    PHONE_SQL,
+    SERVER_SQL,
+    URLS_IN_USE_SQL,
+    Outcome,
+    RouteCache,
+    decide_phone,
+    decide_server,
+    lookup_failed,
 )
 
 log = logging.getLogger("service.sip_proxy")

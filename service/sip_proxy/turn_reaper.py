@@ -15,6 +15,7 @@ after it when this process issued the credentials. Nothing here blocks a request
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import time
@@ -88,13 +89,13 @@ class TurnReaper:
                 try:
                     await asyncio.wait_for(self._wake.wait(), wait)
                     continue  # an earlier end to watch: work the wait out again
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             last = time.monotonic()
             next_full = last + INTERVAL
             try:
                 await self.sweep(time.time())
-            except Exception as exc:  # noqa: BLE001 - the task must outlive any one sweep
+            except Exception as exc:
                 self.failures += 1
                 if not isinstance(exc, (CoturnCliError, OSError)):
                     log.exception("TURN reaper sweep failed")
@@ -127,7 +128,5 @@ async def reaper_context(reaper: TurnReaper) -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass

@@ -151,7 +151,9 @@ async def refresh_allocation(client: TurnClientUdpProtocol) -> int:
     try:
         response, _ = await client.request_with_retry(request)
     except stun.TransactionFailed as exc:
-        return -exc.response.error_code
+        code = exc.response.error_code
+        assert code is not None, "a failed STUN transaction answers with an error code"
+        return -code
     return response.attributes["LIFETIME"]
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from service.config import load_settings
 from service.sip_proxy.phone_routes import (
-    CACHE_SECONDS, Refusal, Route, RouteCache, decide_phone, decide_server, lookup_failed,
+    CACHE_SECONDS,
+    Refusal,
+    Route,
+    RouteCache,
+    decide_phone,
+    decide_server,
+    lookup_failed,
 )
 
 
@@ -55,4 +61,5 @@ def test_the_cache_is_bounded() -> None:
 
 
 def test_sip_upstream_vicidial_is_accepted_in_any_case() -> None:
-    assert load_settings({"AUTH_KEY_SECRET": "0123456789abcdef-secret", "SIP_UPSTREAM": "ViciDial"}).sip_upstream == "vicidial"
+    settings = load_settings({"AUTH_KEY_SECRET": "0123456789abcdef-secret", "SIP_UPSTREAM": "ViciDial"})
+    assert settings.sip_upstream == "vicidial"

@@ -76,7 +76,7 @@ def test_turn_port_from_the_query_or_the_configuration():
 
 
 def test_the_session_end_is_rounded_up_and_read_back_only_from_our_usernames():
-    session = Session(7, 1001, "1001", "x", datetime(2026, 6, 1, 18, 0, 0, 250000, tzinfo=timezone.utc))
+    session = Session(7, 1001, "1001", "x", datetime(2026, 6, 1, 18, 0, 0, 250000, tzinfo=UTC))
     body = creds(session=session)
     end = turn.session_end_of(body["username"])
     assert end == int(session.expires_ts) + 1 and end >= session.expires_ts
