@@ -13,7 +13,6 @@ from service.config import DatabaseConfig
 from . import cluster, coturn, dotenv, install, kamailio, mariadb, procs
 from .paths import LOGS
 
-
 DEPLOY_TOOLS = {"/usr/sbin/nginx": ["nginx"], "systemd-analyze": ["systemd"]}
 """What the tests of deploy/ run: nginx in front of the service, and systemd's unit checker."""
 
@@ -83,7 +82,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "run"])
     parser.add_argument("--with-browser", action="store_true", help="also install Chromium (tests)")
-    parser.add_argument("--with-deploy-tools", action="store_true", help="also install nginx and systemd-analyze (tests)")
+    parser.add_argument("--with-deploy-tools", action="store_true",
+                        help="also install nginx and systemd-analyze (tests)")
     parser.add_argument("--with-bench-tools", action="store_true", help="also install nginx and pt-archiver")
     args = parser.parse_args()
     if args.command == "up":

@@ -11,9 +11,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -90,11 +90,11 @@ def _all(headers: Mapping[str, str], name: str) -> list[str]:
     return [value] if value is not None else []
 
 
-def forwarded_middleware(trusted: tuple[Network, ...]) -> Any:
+def forwarded_middleware(trusted: tuple[Network, ...]) -> Middleware:
     """Handlers see the client's address and scheme when a trusted proxy forwarded the request."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         view = resolve(request.remote, request.scheme, request.headers, trusted)
         if view.remote == request.remote and view.scheme == request.scheme:
             return await handler(request)

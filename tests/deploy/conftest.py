@@ -32,11 +32,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def argv0(proc: subprocess.Popen[bytes]) -> str:
+    """The program a Popen started (its args are a list of str here, but typed as any command form)."""
+    args = proc.args
+    return str(args[0] if isinstance(args, list) else args)
+
+
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+            raise RuntimeError(f"{argv0(proc)} exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -46,7 +52,8 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: 
 
 
 @contextmanager
-def running(argv: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def running(argv: list[str], port: int, log: Path,
+            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -81,7 +88,8 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def fronted(deploy_tools: None, stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fronted]:
+def fronted(deploy_tools: None, stack_env: dict[str, str],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fronted]:
     """`python -m service serve` trusting loopback proxies, with deploy/nginx's configuration in front."""
     run_dir = tmp_path_factory.mktemp("nginx")
     cert, key = make_certificate(run_dir)

@@ -23,7 +23,7 @@ async def wait_for_line(path: Path, needle: str, timeout: float = 10.0) -> str:
     """The file's text once it holds `needle` (checked as it grows), or fail after `timeout`."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        text = path.read_text()
+        text = await asyncio.to_thread(path.read_text)
         if needle in text:
             return text
         assert asyncio.get_running_loop().time() < deadline, f"{needle!r} never appeared in {path}:\n{text}"
@@ -39,11 +39,11 @@ def test_the_loopback_config_replaces_every_production_value(tmp_path) -> None:
 
 
 async def test_the_page_loads_over_https_through_nginx(fronted: Fronted) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{fronted.base}/TForge-OmniSense-Webphone.html", ssl=fronted.ssl) as resp:
-            assert resp.status == 200
-            assert "Content-Security-Policy" in resp.headers and "Strict-Transport-Security" in resp.headers
-            assert "<title>" in await resp.text()
+    async with aiohttp.ClientSession() as http, \
+            http.get(f"{fronted.base}/TForge-OmniSense-Webphone.html", ssl=fronted.ssl) as resp:
+        assert resp.status == 200
+        assert "Content-Security-Policy" in resp.headers and "Strict-Transport-Security" in resp.headers
+        assert "<title>" in await resp.text()
     # nginx logs the request once it is answered, with the path only (its format has no $request or $args).
     await wait_for_line(fronted.nginx_dir / "access.log", '"GET /TForge-OmniSense-Webphone.html HTTP/1.1" 200')
 
