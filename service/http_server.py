@@ -26,7 +26,8 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_protocol import RequestHandler
 
 WRITTEN_FOR = "3.14.5"
-assert aiohttp.__version__ == WRITTEN_FOR, f"service/http_server.py reads aiohttp {WRITTEN_FOR}'s server, not {aiohttp.__version__}"
+assert aiohttp.__version__ == WRITTEN_FOR, \
+    f"service/http_server.py reads aiohttp {WRITTEN_FOR}'s server, not {aiohttp.__version__}"
 
 HANDSHAKE_TIMEOUT = 15.0  # seconds a connection may take to send a whole request
 MAX_PENDING = 512  # connections per process still waiting for their first request
@@ -98,8 +99,10 @@ async def start(app: web.Application, host: str, port: int, *, ssl_context: ssl.
                 reuse_port: bool = False, access_log_class: type[AbstractAccessLogger] | None = None,
                 handshake_timeout: float = HANDSHAKE_TIMEOUT, max_pending: int = MAX_PENDING) -> Serving:
     """Set the app up and listen on host:port (port 0: any free one)."""
-    extra = {} if access_log_class is None else {"access_log_class": access_log_class}
-    runner = web.AppRunner(app, keepalive_timeout=handshake_timeout, **extra)
+    if access_log_class is None:
+        runner = web.AppRunner(app, keepalive_timeout=handshake_timeout)
+    else:
+        runner = web.AppRunner(app, keepalive_timeout=handshake_timeout, access_log_class=access_log_class)
     await runner.setup()
     pending = app[PENDING]
     pending.limit = max_pending

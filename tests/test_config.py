@@ -18,7 +18,8 @@ def test_defaults() -> None:
     assert s.office_hours == "mon-fri 08:00-17:00"
     assert s.sip_upstream == "ws://127.0.0.1:8088"
     assert s.turn_secret is None and s.turn_ttl == 3600 and s.turn_port == 3478
-    assert s.max_sessions_per_key == 5 and load_settings({**BASE, "MAX_SESSIONS_PER_KEY": "2"}).max_sessions_per_key == 2
+    assert s.max_sessions_per_key == 5
+    assert load_settings({**BASE, "MAX_SESSIONS_PER_KEY": "2"}).max_sessions_per_key == 2
     assert s.ice_transport_policy == "all"
     assert not s.tls and s.allowed_origins == ()
     assert s.trusted_proxies == ()

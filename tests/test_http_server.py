@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import aiohttp
@@ -81,9 +81,9 @@ async def test_at_most_max_pending_connections_wait_and_the_oldest_make_room(mak
             # The two oldest are closed to make room, long before the timeout; the three newest still wait.
             assert [await _closed_within(r, TIMEOUT / 4) for r, _ in conns] == [True, True, False, False, False]
             # A client that sends its request at once is served (it closes the next oldest waiting one).
-            async with aiohttp.ClientSession() as session:
-                async with session.get(f"http://127.0.0.1:{server.port}/healthz") as response:
-                    assert response.status == 200
+            async with aiohttp.ClientSession() as session, \
+                    session.get(f"http://127.0.0.1:{server.port}/healthz") as response:
+                assert response.status == 200
             assert server.runner.app[http_server.PENDING].closed_for_room >= 2
         finally:
             for _, writer in conns:
@@ -94,15 +94,14 @@ async def test_at_most_max_pending_connections_wait_and_the_oldest_make_room(mak
 async def test_a_relay_session_outlives_the_handshake_timeout(make_settings, stack_env):
     """A WebSocket is a request in progress: the timeout that closes waiting connections never cuts it."""
     settings = make_settings(stack_env)
-    expire = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    expire = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     query = {"customer_id": "1", "user_id": "1", "username": "1001", "expire_date": expire,
              "auth_key": auth_key.sign(settings.auth_key_secret, 1, 1, "1001", expire)}
-    async with serving(settings) as server, aiohttp.ClientSession() as session:
-        async with session.ws_connect(f"http://127.0.0.1:{server.port}/ws?{urlencode(query)}",
-                                      protocols=("sip",)) as ws:
-            # Nothing for three timeouts (a waiting connection would have been closed: receive would see it)...
-            with pytest.raises(asyncio.TimeoutError):
-                await ws.receive(timeout=3 * TIMEOUT)
-            # ...and the session still relays.
-            await ws.send_str("\r\n\r\n")
-            assert (await ws.receive(timeout=5)).data == "\r\n"
+    async with serving(settings) as server, aiohttp.ClientSession() as session, \
+            session.ws_connect(f"http://127.0.0.1:{server.port}/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+        # Nothing for three timeouts (a waiting connection would have been closed: receive would see it)...
+        with pytest.raises(asyncio.TimeoutError):
+            await ws.receive(timeout=3 * TIMEOUT)
+        # ...and the session still relays.
+        await ws.send_str("\r\n\r\n")
+        assert (await ws.receive(timeout=5)).data == "\r\n"

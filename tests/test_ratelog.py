@@ -25,7 +25,8 @@ def test_a_flood_writes_a_burst_then_says_how_many_it_left_out(caplog) -> None:
         limited.warning("refused", "refused %s", "again")
     last = caplog.records[-1]
     assert last.levelno == logging.WARNING
-    assert last.getMessage() == "refused again (and 997 more like it since the last one logged, not logged: over 3 per 10s)"
+    assert last.getMessage() == ("refused again (and 997 more like it since the last one logged,"
+                                 " not logged: over 3 per 10s)")
     assert len(caplog.records) == 5
 
 
