@@ -5,7 +5,7 @@
 //   "ringback"   the far end is ringing (180/183 to our INVITE)
 //   "track"      remote audio arrived (attach it: remoteStream())
 //   "connected"  answered
-//   "notice"     {id, level, text} for the agent
+//   "notice"     {id, level, text, scope} for the agent
 //   "dtmf"       {direction: "in", tones, method}
 //   "refer"      {context, target} (cancelable): the far end transfers us; preventDefault() to take it over,
 //                 otherwise the REFER is refused
@@ -70,7 +70,7 @@ export class Call extends EventTarget {
       // after about 30 s. Hang up rather than sit in a silent call.
       sdh.on("iceConnectionFailed", () => {
         if (this.state !== "in-call") return;
-        this.notice("call", "warn", "The call's audio connection was lost.");
+        this.notice("call", "warn", "The call's audio connection was lost.", "after-call");
         this.end("Media lost");
       });
     });
@@ -173,8 +173,15 @@ export class Call extends EventTarget {
     this.changed();
   }
 
+  /** What the agent says reaches the other side only when neither muted nor held (nor being put on hold). */
+  get silenced() {
+    return this.muted || this.held || this.holdPending === "hold";
+  }
+
   applyMute() {
-    for (const sender of this.senders()) sender.track.enabled = !this.muted;
+    // SIP.js's hold only rewrites the SDP to sendonly: the microphone would still be heard. Hold turns the
+    // track off as mute does; resume turns it back on once the other side has taken the re-INVITE.
+    for (const sender of this.senders()) sender.track.enabled = !this.silenced;
   }
 
   hold(on) {
@@ -183,12 +190,14 @@ export class Call extends EventTarget {
     if (on === this.held && !this.holdPending) return;
     if (this.holdPending) throw new PhoneError("Hold is being changed: try again in a moment.");
     this.holdPending = on ? "hold" : "resume";
+    this.applyMute();
     this.log.info(on ? "putting the call on hold" : "resuming the call");
     try {
       if (on) this.session.hold();
       else this.session.unhold();
     } catch (error) {
       this.holdPending = false;
+      this.applyMute();
       throw new PhoneError(`Cannot ${on ? "hold" : "resume"} now: ${error.message}`);
     }
     // A re-INVITE lost with the connection gets no answer and SIP.js never says so: give up after a while,
@@ -213,6 +222,7 @@ export class Call extends EventTarget {
       restoreLocalHold(this.session, this.held);
       this.notice("hold", "warn", `The other side did not accept ${wanted ? "hold" : "resume"}.`);
     }
+    this.applyMute();
     this.changed();
   }
 
@@ -293,7 +303,7 @@ export class Call extends EventTarget {
     const [sender] = this.senders();
     if (!sender) return;
     const track = await getTrack();
-    track.enabled = !this.muted;
+    track.enabled = !this.silenced;
     const old = sender.track;
     await sender.replaceTrack(track);
     old?.stop();
@@ -301,8 +311,9 @@ export class Call extends EventTarget {
 
   // ---- plumbing --------------------------------------------------------------------------------------------
 
-  notice(id, level, text) {
-    this.emit("notice", { id, level, text });
+  /** `scope` "call": the notice goes when this call ends; "after-call": it stays until the next call. */
+  notice(id, level, text, scope = "call") {
+    this.emit("notice", { id, level, text, scope });
   }
 
   emit(type, detail = {}) {

@@ -146,3 +146,28 @@ test("busy, not found and a refused microphone each have a notice; other causes 
   assert.match(endNotice(causes.USER_DENIED_MEDIA_ACCESS, "1002", causes).text, /did not allow the microphone/);
   assert.equal(endNotice("Remote hangup", "1002", causes), null);
 });
+
+test("hold turns the microphone off at once and resume turns it back on once accepted; mute stays mute", () => {
+  const { call, session } = newCall("in-call");
+  const track = { kind: "audio", enabled: true };
+  session.sessionDescriptionHandler = { peerConnection: { getSenders: () => [{ track }] } };
+  call.hold(true);
+  assert.equal(track.enabled, false);
+  session.emit("reinviteAccepted");
+  call.hold(false);
+  assert.equal(track.enabled, false); // still held until the other side takes the resume
+  session.emit("reinviteAccepted");
+  assert.equal(track.enabled, true);
+  call.mute(true);
+  call.hold(true);
+  session.emit("reinviteAccepted");
+  call.hold(false);
+  session.emit("reinviteAccepted");
+  assert.equal(track.enabled, false);
+  call.mute(false);
+  assert.equal(track.enabled, true);
+  call.hold(true);
+  session.emit("reinviteFailed"); // refused: not held, so the microphone is back
+  assert.equal(track.enabled, true);
+  clearTimeout(call.holdTimer);
+});

@@ -67,10 +67,15 @@ async def test_two_agents_call_with_audio_through_turn_and_use_every_control(ser
     assert (await a.stats())["direction"] == "sendonly"
     assert (await b.stats())["direction"] == "recvonly"
     await until(lambda: growth(a, "packetsReceived", 0.6), lambda n: n == 0, "B's media stopping while on hold")
+    # ... and B no longer hears A: the held party gets silence, not the agent's microphone.
+    assert await a.phone("phone.call.senders().length > 0 && phone.call.senders().every((s) => !s.track.enabled)")
+    await until(lambda: growth(b, "audioEnergy"), lambda e: e < 1e-6, "silence at B while A holds the call")
+    await a.page.screenshot(path=save_screenshot_path("webphone-on-hold.png"))
     await a.page.click("#hold-button")
     await until(lambda: a.text("#call-state"), lambda t: t == "In call", "A showing the call resumed")
     assert (await a.stats())["direction"] == "sendrecv"
     await until(lambda: growth(a, "packetsReceived", 0.6), lambda n: n > 10, "B's media again after resuming")
+    await until(lambda: growth(b, "audioEnergy"), lambda e: e > 1e-4, "A's audio at B again after resuming")
 
     # DTMF from the keypad goes out as RFC 4733 events (the browser's DTMF sender reports each tone sent).
     await a.press_keys("12#")
