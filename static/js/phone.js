@@ -18,10 +18,12 @@ export const EVENTS = [
   "registered", "unregistered", // {cause}
   "incoming", // {from, displayName}
   "connected", // {remote, direction}
-  "ended", // {cause}
+  "ended", // {cause, call}
+  "missed", // {from, displayName}: a caller turned away while busy
   "expired",
   "error", // {message}: the phone cannot go on
-  "notice", // {id, level, text}: something the agent should read
+  "notice", // {id, level, text, scope}: something the agent should read; scope "call" goes with the call,
+  // "after-call" with the next call, none stays
   "dtmf", // {direction, tones, method}
   "autoplay-blocked",
 ];
@@ -271,6 +273,17 @@ export class Phone extends EventTarget {
     this.onDisconnected({ code: 1006, reason: "keep-alive timeout" });
   }
 
+  /** The next reconnection attempt while not registered: {at (epoch ms) or null, reason}. */
+  get retry() {
+    return { at: this.watchdog.nextAt, reason: this.watchdog.reason };
+  }
+
+  /** The agent asked: try to connect now instead of waiting for the back-off. */
+  retryNow() {
+    if (this.finished || this.connection === "registered") return;
+    this.watchdog.now("asked by the agent");
+  }
+
   // ---- expiry ----------------------------------------------------------------------------------------------
 
   scheduleExpiry() {
@@ -397,7 +410,9 @@ export class Phone extends EventTarget {
       // One call at a time: a second caller hears busy at once instead of ringing out.
       this.log.info(`incoming call from ${from} while busy: 486 Busy Here`);
       session.reject({ statusCode: 486, reasonPhrase: "Busy Here" });
-      this.notice("busy", "info", `Missed a call from ${displayName || from} while on this call (they heard busy).`);
+      this.notice("busy", "info", `Missed a call from ${displayName || from} while on this call (they heard busy).`,
+        "call");
+      this.emit("missed", { from, displayName });
       return;
     }
     const peer = displayName && displayName !== from ? `${displayName} (${from})` : from;
@@ -420,7 +435,7 @@ export class Phone extends EventTarget {
     this.callEvents = new AbortController();
     const on = (type, fn) => call.addEventListener(type, fn, { signal: this.callEvents.signal });
     on("change", () => this.changed());
-    on("notice", (e) => this.notice(e.detail.id, e.detail.level, e.detail.text));
+    on("notice", (e) => this.notice(e.detail.id, e.detail.level, e.detail.text, e.detail.scope));
     on("ringback", () => this.tones.play("ringback"));
     on("track", () => this.attachRemoteAudio(call));
     on("connected", () => this.onConnected(call));
@@ -453,8 +468,8 @@ export class Phone extends EventTarget {
     this.changed();
     this.log.info(`call ended (${cause})`);
     const notice = endNotice(cause, call.peer, this.SIP.C.causes);
-    if (notice) this.notice("call", notice.level, notice.text);
-    this.emit("ended", { cause });
+    if (notice) this.notice("call", notice.level, notice.text, "after-call");
+    this.emit("ended", { cause, call });
   }
 
   attachRemoteAudio(call) {
@@ -542,8 +557,8 @@ export class Phone extends EventTarget {
 
   // ---- plumbing --------------------------------------------------------------------------------------------
 
-  notice(id, level, text) {
-    this.emit("notice", { id, level, text });
+  notice(id, level, text, scope = null) {
+    this.emit("notice", { id, level, text, scope });
   }
 
   emit(type, detail) {

@@ -22,23 +22,28 @@ export class Watchdog {
     this.failures = 0;
     this.timer = null;
     this.stopped = false;
+    this.nextAt = null; // epoch ms of the attempt scheduled, for the page's countdown
+    this.reason = ""; // why the last attempt or connection failed
   }
 
   /** The connection is up and registered: the next loss starts the back-off from the beginning. */
   succeeded() {
     this.failures = 0;
+    this.reason = "";
     this.cancel();
   }
 
   /** The connection (or an attempt) failed: schedule the next attempt unless one is already pending. */
   failed(reason = "") {
     if (this.stopped || this.timer !== null) return;
+    this.reason = reason;
     const delay = backoffDelay(this.failures++);
     if (Date.now() + delay >= this.deadline()) {
       this.log?.(`not reconnecting (${reason}): the session ends before the next attempt`);
       return;
     }
     this.log?.(`reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${this.failures}${reason ? `; ${reason}` : ""})`);
+    this.nextAt = Date.now() + delay;
     this.timer = this.timers.setTimeout(() => this.run(), delay);
   }
 
@@ -52,6 +57,7 @@ export class Watchdog {
 
   run() {
     this.timer = null;
+    this.nextAt = null;
     if (this.stopped || Date.now() >= this.deadline()) return;
     Promise.resolve()
       .then(() => this.attemptFn())
@@ -63,6 +69,7 @@ export class Watchdog {
       this.timers.clearTimeout(this.timer);
       this.timer = null;
     }
+    this.nextAt = null;
   }
 
   stop() {
