@@ -1,10 +1,12 @@
-// The notices above the call panel: one box per id (a new one replaces the old), each dismissable.
+// The notices over the call panel: one box per id (a new one replaces the old), each dismissable. A notice
+// with a scope goes with it: "call" ones when the call ends, "after-call" ones when the next call starts.
 
 export class Notices {
   /** @param {HTMLElement} container */
   constructor(container) {
     this.container = container;
     this.boxes = new Map();
+    this.scopes = new Map();
   }
 
   has(id) {
@@ -12,8 +14,9 @@ export class Notices {
   }
 
   /** Show `text` under `id`; `action` ({label, run}) adds a button. */
-  show(id, level, text, action = null) {
+  show(id, level, text, action = null, scope = null) {
     this.clear(id);
+    if (scope) this.scopes.set(id, scope);
     const box = document.createElement("div");
     box.className = `notice notice--${level}`;
     box.dataset.notice = id;
@@ -43,6 +46,11 @@ export class Notices {
   clear(id) {
     this.boxes.get(id)?.remove();
     this.boxes.delete(id);
+    this.scopes.delete(id);
+  }
+
+  clearScope(scope) {
+    for (const [id, s] of [...this.scopes]) if (s === scope) this.clear(id);
   }
 
   clearAll() {

@@ -1,10 +1,13 @@
 // The page: renders the phone's state (and <body data-*>, which the stylesheet keys on) and turns clicks and
-// keys into phone calls. No SIP here; the notices and the device pickers have modules of their own.
+// keys into phone calls. No SIP here; notices, device pickers, announcements and recent calls have modules of
+// their own.
 
+import { Announcer } from "./announcer.js";
 import { DevicePicker } from "./devices.js";
 import { PhoneError } from "./errors.js";
 import { Notices } from "./notices.js";
 import { PREFS, prefs } from "./prefs.js";
+import { RecentCalls, renderRecent } from "./recent.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -16,6 +19,9 @@ const STATUS_TEXT = {
   error: "Not connected",
 };
 
+const COUNTDOWN_MS = 5 * 60 * 1000; // the session's end is counted down in its last five minutes
+const TEXT_FIELD = "input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=submit]), textarea, select";
+
 export function formatDuration(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
   const h = Math.floor(total / 3600);
@@ -24,6 +30,30 @@ export function formatDuration(ms) {
   const mm = String(m).padStart(2, "0");
   const ss = String(s).padStart(2, "0");
   return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/**
+ * What a key press does, given where it was typed. Pure: `key` is KeyboardEvent.key, `where` is "text"
+ * (a text field), "control" (a button, a summary or a checkbox), "phone" (anywhere else on the page) or
+ * "outside" (the debug panel). Returns null (the browser's own behaviour) or an action name.
+ */
+export function keyAction(key, where, call, { hasNumber = false, modifiers = false } = {}) {
+  if (modifiers || where === "outside") return null;
+  if (where === "text") return key === "Escape" ? "leave-field" : null;
+  if (where === "control" && (key === "Enter" || key === " ")) return null;
+  if (key === "Escape") {
+    if (call === "ringing") return "reject";
+    if (call === "calling" || call === "in-call") return "hangup";
+    return null;
+  }
+  if (key === "Enter") {
+    if (call === "ringing") return "answer";
+    if (call === "idle" && hasNumber) return "dial";
+    return null;
+  }
+  if (/^[0-9*#]$/.test(key)) return "digit";
+  if (key === "Backspace" && call === "idle") return "backspace";
+  return null;
 }
 
 /** Show why the phone cannot start; nothing connects. `kind` is "error" or "expired". */
@@ -37,7 +67,7 @@ export function showProblem(kind, lead, items = []) {
   list.replaceChildren(...items.map((text) => Object.assign(document.createElement("li"), { textContent: text })));
   list.hidden = items.length === 0;
   $("problem").hidden = false;
-  for (const id of ["call", "dial", "actions", "settings"]) $(id).hidden = true;
+  for (const id of ["call", "dial-form", "dial", "actions", "recent", "settings", "link"]) $(id).hidden = true;
 }
 
 export class PhoneUI {
@@ -47,24 +77,51 @@ export class PhoneUI {
     this.log = log;
     this.params = params;
     this.notices = new Notices($("notices"));
+    this.announcer = new Announcer({ alert: $("announce-alert"), status: $("announce-status") });
+    this.recent = new RecentCalls();
+    this.shownCall = null; // the Call the page last rendered, to tell a new call from the same one
+    this.shownHeld = false;
+    this.shownConnection = null;
   }
 
   start() {
     const { phone } = this;
-    const ends = new Date(this.params.expiresAt);
     $("agent-name").textContent = this.params.username;
-    $("session-ends").textContent = `Session ends ${ends.toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}`;
     $("agent").hidden = false;
 
     phone.addEventListener("change", () => this.render());
-    phone.addEventListener("tick", () => this.renderTimer());
-    phone.addEventListener("notice", (e) => this.notice(e.detail.id, e.detail.level, e.detail.text));
+    phone.addEventListener("tick", () => this.renderClock());
+    phone.addEventListener("notice", (e) => this.notice(e.detail.id, e.detail.level, e.detail.text, null, e.detail.scope));
     phone.addEventListener("autoplay-blocked", () => this.autoplayBlocked());
-    phone.addEventListener("incoming", () => this.focus("answer-button"));
-    phone.addEventListener("connected", () => this.clearNotice("call"));
+    // An incoming call never takes the focus: the agent's next key is meant for whatever they are typing in.
+    phone.addEventListener("incoming", (e) => {
+      const who = e.detail.displayName && e.detail.displayName !== e.detail.from
+        ? `${e.detail.displayName} (${e.detail.from})` : e.detail.from;
+      this.announcer.alert(`Incoming call from ${who}`);
+      this.announcer.ringing(`Incoming call from ${who}`);
+    });
+    phone.addEventListener("connected", (e) => {
+      this.clearNotice("call");
+      this.announcer.stopRinging();
+      this.announcer.status(`Call connected with ${e.detail.remote}`);
+    });
+    phone.addEventListener("ended", (e) => {
+      this.announcer.stopRinging();
+      this.notices.clearScope("call");
+      const { call } = e.detail;
+      this.recent.ended({ peer: call.peer, direction: call.direction, startedAt: call.startedAt, cause: e.detail.cause });
+      this.renderRecent();
+      this.announcer.status(`Call ended (${e.detail.cause})`);
+    });
+    phone.addEventListener("missed", (e) => {
+      this.recent.turnedAway({ peer: e.detail.displayName || e.detail.from });
+      this.renderRecent();
+    });
     const finish = (kind, message) => {
       this.notices.clearAll(); // the problem box says it all now
+      this.announcer.stopRinging();
       showProblem(kind, message);
+      this.announcer.status(kind === "expired" ? "The session has expired" : "The phone stopped: see the message");
     };
     phone.addEventListener("expired", (e) => finish("expired", e.detail.message));
     phone.addEventListener("error", (e) => finish("error", e.detail.message));
@@ -74,7 +131,8 @@ export class PhoneUI {
 
     $("dial-form").addEventListener("submit", (e) => {
       e.preventDefault();
-      this.act(() => phone.dial($("number").value));
+      // Enter in the number field while a call rings neither answers nor dials: the field is only typed in.
+      if (phone.callState === "idle") this.act(() => phone.dial($("number").value));
     });
     $("answer-button").addEventListener("click", () => this.act(() => phone.answer()));
     $("reject-button").addEventListener("click", () => this.act(() => phone.reject()));
@@ -98,6 +156,11 @@ export class PhoneUI {
       const key = e.target.closest("button[data-key]")?.dataset.key;
       if (key) this.press(key);
     });
+    $("retry-now").addEventListener("click", () => phone.retryNow());
+    $("recent").addEventListener("click", () => {
+      this.recent.acknowledge();
+      this.renderRecent();
+    });
     document.addEventListener("keydown", (e) => this.onKey(e));
     // Any click or key counts as the gesture browsers want before they play sound.
     const unlock = () => this.tones.unlock();
@@ -111,13 +174,37 @@ export class PhoneUI {
       phone.autoAnswer = autoAnswer.checked;
       prefs.set(PREFS.autoAnswer, String(autoAnswer.checked));
       this.log.info(`auto-answer ${autoAnswer.checked ? "on" : "off"}`);
+      this.render();
     });
+    this.setUpNotifications();
     new DevicePicker({ phone, notify: (id, level, text) => this.notice(id, level, text) }).start();
     if (this.params.debug_html) {
       $("debug").hidden = false;
       $("debug-clear").addEventListener("click", () => { $("debug-log").textContent = ""; });
     }
+    this.renderRecent();
     this.render();
+  }
+
+  /** Desktop notifications: asked for only when the agent clicks the button, never at load. */
+  setUpNotifications() {
+    const button = $("notify-button");
+    const state = $("notify-state");
+    const show = () => {
+      const permission = this.announcer.permission;
+      button.hidden = permission !== "default";
+      state.hidden = permission === "default";
+      state.textContent = {
+        granted: "Calls ringing while this tab is hidden show a desktop notification.",
+        denied: "The browser blocks notifications for this site.",
+        unsupported: "This browser shows no desktop notifications here.",
+      }[permission] ?? "";
+    };
+    button.addEventListener("click", async () => {
+      await this.announcer.askPermission();
+      show();
+    });
+    show();
   }
 
   /** Run a user action; a PhoneError is shown to the agent, anything else is logged and shown briefly. */
@@ -128,7 +215,7 @@ export class PhoneUI {
     } catch (error) {
       const text = error instanceof PhoneError ? error.message : `Something went wrong: ${error.message}`;
       if (!(error instanceof PhoneError)) this.log.error(error.stack || String(error));
-      this.notice("action", "warn", text);
+      this.notice("action", "warn", text, null, this.phone.call ? "call" : null);
     }
   }
 
@@ -142,37 +229,46 @@ export class PhoneUI {
     if (input.value.length < 64) input.value += key;
   }
 
+  /** Where a key was typed, for keyAction. */
+  where(target) {
+    if (!target?.closest || target === document.body || target === document.documentElement) return "phone";
+    if (target.closest(TEXT_FIELD)) return "text";
+    if (!target.closest("main.phone")) return "outside";
+    if (target.closest("button, summary, input, a")) return "control";
+    return "phone";
+  }
+
   onKey(e) {
-    const inField = e.target.closest?.("input, select, textarea");
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
-    const call = this.phone.callState;
-    if (e.key === "Escape" && (call === "ringing" || call === "calling" || call === "in-call")) {
-      e.preventDefault();
-      this.act(() => (call === "ringing" ? this.phone.reject() : this.phone.hangup()));
-      return;
-    }
-    // Fields keep their keys; on buttons, Enter and Space stay theirs but digits still dial.
-    if (inField) return;
-    if (e.target.closest?.("button, summary") && (e.key === "Enter" || e.key === " ")) return;
-    if (e.key === "Enter" && call === "ringing") {
-      e.preventDefault();
-      this.act(() => this.phone.answer());
-    } else if (/^[0-9*#]$/.test(e.key)) {
-      e.preventDefault();
-      this.press(e.key);
-    } else if (e.key === "Backspace" && call === "idle") {
-      $("number").value = $("number").value.slice(0, -1);
+    const action = keyAction(e.key, this.where(e.target), this.phone.callState, {
+      hasNumber: $("number").value.trim() !== "",
+      modifiers: e.ctrlKey || e.metaKey || e.altKey,
+    });
+    if (!action) return;
+    e.preventDefault();
+    switch (action) {
+      case "leave-field":
+        e.target.blur();
+        if (e.target.id === "transfer-target") this.toggleTransfer(false);
+        return;
+      case "reject": return this.act(() => this.phone.reject());
+      case "hangup": return this.act(() => this.phone.hangup());
+      case "answer": return this.act(() => this.phone.answer());
+      case "dial": return this.act(() => this.phone.dial($("number").value));
+      case "digit": return this.press(e.key);
+      case "backspace":
+        $("number").value = $("number").value.slice(0, -1);
+        return undefined;
+      default: return undefined;
     }
   }
 
   toggleTransfer(open = $("transfer-form").hidden) {
+    const wasOpen = !$("transfer-form").hidden;
     $("transfer-form").hidden = !open;
     $("transfer-button").setAttribute("aria-expanded", String(open));
     if (open) $("transfer-target").focus();
-  }
-
-  focus(id) {
-    requestAnimationFrame(() => $(id)?.focus());
+    // Closing it with the focus inside: give the focus to the button that opened it, not to the page.
+    else if (wasOpen && document.activeElement === document.body) $("transfer-button").focus();
   }
 
   render() {
@@ -180,10 +276,13 @@ export class PhoneUI {
     const { connection } = phone;
     const call = phone.callState;
     const current = phone.call;
+    const held = Boolean(current?.held);
     document.body.dataset.phoneState = phone.state;
     document.body.dataset.registration = connection;
     document.body.dataset.call = call;
+    document.body.dataset.hold = String(held);
     $("status-text").textContent = STATUS_TEXT[connection];
+    this.announceChanges(current, held, connection);
     if (phone.finished) return; // showProblem has taken over the page
     const idle = call === "idle";
     const registered = connection === "registered";
@@ -192,7 +291,7 @@ export class PhoneUI {
       idle: registered ? "Ready" : STATUS_TEXT[connection],
       ringing: "Incoming call",
       calling: "Calling…",
-      "in-call": current?.held ? "On hold" : "In call",
+      "in-call": held ? "On hold" : "In call",
     }[call];
     $("call-peer").textContent = idle ? (registered ? "Dial a number or wait for a call" : "Calls can start once registered")
       : current.peer;
@@ -202,7 +301,7 @@ export class PhoneUI {
     if (current?.dtmfSent) flags.push(`Sent ${current.dtmfSent}`);
     if (current?.dtmfReceived) flags.push(`Received ${current.dtmfReceived}`);
     $("call-flags").textContent = flags.join(" · ");
-    this.renderTimer();
+    $("auto-answer-badge").hidden = !phone.autoAnswer;
 
     $("call-button").hidden = !idle;
     $("call-button").disabled = !registered;
@@ -212,12 +311,14 @@ export class PhoneUI {
     $("hangup-button").textContent = call === "calling" ? "Cancel" : "Hang up";
     $("incall-controls").hidden = call !== "in-call";
     if (call !== "in-call") this.toggleTransfer(false);
-    // The number field while idle; the keypad also in a call (DTMF); neither while ringing or calling.
-    document.querySelector(".dial__entry").hidden = !idle;
+    // The number field while idle, and while a call rings (the agent may be typing in it: a ringing call
+    // never takes the focus away); in its place during a call, the timer and flags. The keypad also in a call
+    // (DTMF); neither while calling.
+    $("dial-form").hidden = !(idle || call === "ringing");
+    $("call-live").hidden = !(call === "calling" || call === "in-call");
     $("dial").hidden = !(idle || call === "in-call");
 
     const muted = Boolean(current?.muted);
-    const held = Boolean(current?.held);
     const mute = $("mute-button");
     mute.setAttribute("aria-pressed", String(muted));
     mute.textContent = muted ? "Unmute" : "Mute";
@@ -226,17 +327,67 @@ export class PhoneUI {
     hold.textContent = held ? "Resume" : "Hold";
     hold.disabled = Boolean(current?.holdPending);
     $("keypad").setAttribute("aria-label", call === "in-call" ? "Keypad: sends tones (DTMF)" : "Keypad");
+    this.renderClock();
   }
 
-  renderTimer() {
-    const startedAt = this.phone.call?.startedAt;
+  /** Polite announcements for what changed since the last render: on hold, resumed, link lost or back. */
+  announceChanges(current, held, connection) {
+    if (current !== this.shownCall) {
+      // A new call (or none): the notices of the time between calls go.
+      if (current) this.notices.clearScope("after-call");
+      this.shownCall = current;
+      this.shownHeld = false;
+    }
+    if (current && held !== this.shownHeld) {
+      this.announcer.status(held ? "Call on hold" : "Call resumed");
+      this.shownHeld = held;
+    }
+    const was = this.shownConnection;
+    this.shownConnection = connection;
+    if (was === "registered" && (connection === "reconnecting" || connection === "connecting")) {
+      this.announcer.status(current ? "Connection lost: reconnecting, the call is kept" : "Connection lost: reconnecting");
+    } else if (was && was !== "registered" && connection === "registered") {
+      this.announcer.status("Connection restored");
+    }
+  }
+
+  /** Once a second: the call timer, the retry countdown, the session's end. */
+  renderClock() {
+    const { phone } = this;
+    const startedAt = phone.call?.startedAt;
     $("call-timer").textContent = formatDuration(startedAt ? Date.now() - startedAt : 0);
+
+    const linking = !phone.finished && (phone.connection === "connecting" || phone.connection === "reconnecting");
+    $("link").hidden = !linking;
+    if (linking) {
+      const { at, reason } = phone.retry;
+      const why = reason ? ` (${reason})` : "";
+      const verb = phone.connection === "reconnecting" ? "Reconnecting" : "Connecting";
+      $("link-text").textContent = at
+        ? `${verb}${why}: next try in ${Math.max(1, Math.ceil((at - Date.now()) / 1000))} s.`
+        : `${verb} to the server…`;
+      $("retry-now").hidden = !at;
+    }
+
+    const left = phone.expiresAt - Date.now();
+    const ends = $("session-ends");
+    if (left <= COUNTDOWN_MS && left > 0) {
+      ends.textContent = `Session ends in ${formatDuration(left)}`;
+      ends.classList.add("session-ends--soon");
+    } else {
+      ends.textContent = `Session ends ${new Date(phone.expiresAt).toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}`;
+      ends.classList.remove("session-ends--soon");
+    }
+  }
+
+  renderRecent() {
+    renderRecent(this.recent, { list: $("recent-list"), empty: $("recent-empty"), badge: $("missed-badge") }, formatDuration);
   }
 
   // ---- notices ---------------------------------------------------------------------------------------------
 
-  notice(id, level, text, action = null) {
-    this.notices.show(id, level, text, action);
+  notice(id, level, text, action = null, scope = null) {
+    this.notices.show(id, level, text, action, scope);
   }
 
   clearNotice(id) {

@@ -135,8 +135,16 @@ OpenPhone = Callable[..., Awaitable[PhonePage]]
 async def open_phone(browser: Browser) -> AsyncIterator[OpenPhone]:
     """`await open_phone(url)`: a new agent (own context) with the page loaded."""
 
-    async def open_(url: str, *, width: int = 1280, height: int = 900) -> PhonePage:
-        context = await browser.new_context(viewport={"width": width, "height": height})
+    async def open_(url: str, *, width: int = 1280, height: int = 900, zoom: float = 1,
+                    bypass_csp: bool = False, init_script: str | None = None,
+                    permissions: list[str] | None = None) -> PhonePage:
+        # Browser zoom of `zoom` is a CSS viewport `zoom` times smaller drawn with `zoom` device pixels each.
+        context = await browser.new_context(viewport={"width": round(width / zoom), "height": round(height / zoom)},
+                                            device_scale_factor=zoom, bypass_csp=bypass_csp)
+        if permissions:
+            await context.grant_permissions(permissions, origin=url.split("/TForge")[0])
+        if init_script:
+            await context.add_init_script(init_script)
         page = await context.new_page()
         phone = PhonePage(page)
         page.on("websocket", lambda ws: phone.websockets.append(ws.url))
