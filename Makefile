@@ -47,7 +47,7 @@ $(VENV)/.installed: pyproject.toml
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,load]'
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

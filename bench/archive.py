@@ -27,7 +27,7 @@ import aiomysql
 from devstack import mariadb
 from service import db as service_db
 from service.archive import schema, sql
-from service.cli import environment
+from service.runtime import environment
 from service.config import DatabaseConfig
 
 LEADS = 100_000

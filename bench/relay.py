@@ -198,19 +198,12 @@ class Client:
         self.authorization = ""
 
     def register_text(self) -> str:
+        from tools.sipload import messages
+
         self.cseq += 1
-        lines = [
-            "REGISTER sip:omnisense.local SIP/2.0",
-            f"Via: SIP/2.0/WS {self.host};branch=z9hG4bK{secrets.token_hex(6)}",
-            "Max-Forwards: 70",
-            f"From: <sip:{self.username}@omnisense.local>;tag={self.call_id[:6]}",
-            f"To: <sip:{self.username}@omnisense.local>",
-            f"Call-ID: {self.call_id}", f"CSeq: {self.cseq} REGISTER",
-            f"Contact: <sip:{self.username}@{self.host};transport=ws>;expires=600", "Expires: 600",
-        ]
-        if self.authorization:
-            lines.append(f"Authorization: {self.authorization}")
-        return "\r\n".join([*lines, "Content-Length: 0", "", ""])
+        return messages.register(username=self.username, host=self.host, branch=f"z9hG4bK{secrets.token_hex(6)}",
+                                 call_id=self.call_id, from_tag=self.call_id[:6], cseq=self.cseq,
+                                 authorization=self.authorization or None)
 
     async def round_trip(self) -> str:
         await self.ws.send_str(self.register_text())
@@ -223,7 +216,7 @@ class Client:
 
     async def authenticate(self) -> None:
         from service.sip_proxy import sip
-        from service.sip_proxy.ua import digest_authorization
+        from tools.sipload.ua import digest_authorization
 
         answer = sip.parse((await self.round_trip()).encode())
         if answer.status == 401:
@@ -237,24 +230,22 @@ class Client:
 
 class Load:
     def __init__(self, env: dict[str, str]) -> None:
-        from service.sip_proxy import agents
+        from tools.sipload import agents
 
         self.secret = env["AUTH_KEY_SECRET"]
         self.passwords = agents.agent_secret(self.secret)
         self.expire_date = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def query(self, username: str) -> str:
-        from service.sip_proxy import auth_key
+        from service.sip_proxy.links import session_query
 
-        return urlencode({
-            "auth_key": auth_key.sign(self.secret, 1, int(username), username, self.expire_date),
-            "customer_id": "1", "user_id": username, "username": username, "expire_date": self.expire_date,
-        })
+        return urlencode(session_query(self.secret, customer_id=1, user_id=int(username), username=username,
+                                       expire_date=self.expire_date))
 
     @asynccontextmanager
     async def clients(self, http: aiohttp.ClientSession, url: str, count: int,
                       first: int) -> AsyncIterator[list[Client]]:
-        from service.sip_proxy import agents
+        from tools.sipload import agents
 
         clients: list[Client] = []
         try:

@@ -19,8 +19,8 @@ from playwright.async_api import Page, async_playwright
 from devstack import __main__ as devstack, chromium
 from service.app import create_app
 from service.config import load_settings
-from service.sip_proxy import agents
 from service.sip_proxy.links import webphone_url
+from tools.sipload import agents
 
 CHROMIUM, CHROMIUM_ARGS = chromium.EXECUTABLE, chromium.ARGS
 LOADS = 10
@@ -60,7 +60,7 @@ async def main() -> None:
     def url(username: str) -> str:
         return webphone_url(secret=settings.auth_key_secret, base_url=base, customer_id=1, user_id=int(username),
                             username=username, password=agents.agent_password(secret, username),
-                            expire_date=expires, turn_port=int(env.get("TURN_PORT") or 3478))
+                            expire_date=expires, turn_port=settings.turn_port)
 
     registered: list[float] = []
     connected: list[float] = []

@@ -6,8 +6,9 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from service.sip_proxy.agents import agent_password, agent_secret
+from service.config import load_settings
 from service.sip_proxy.links import webphone_url
+from tools.sipload.agents import agent_password, agent_secret
 
 DEMO_AGENTS = ("1001", "1002")
 DEMO_HOURS = 12
@@ -18,11 +19,12 @@ def webphone_urls(env: dict[str, str], base: str) -> list[str]:
     secret = env["AUTH_KEY_SECRET"]
     expires = (datetime.now(UTC) + timedelta(hours=DEMO_HOURS)).strftime("%Y-%m-%dT%H:%M:%SZ")
     passwords = agent_secret(secret)
+    turn_port = load_settings(env).turn_port
     return [
         webphone_url(
             secret=secret, base_url=base, customer_id=1, user_id=int(name), username=name,
             password=agent_password(passwords, name), expire_date=expires,
-            turn_port=int(env.get("TURN_PORT") or 3478),
+            turn_port=turn_port,
         )
         for name in DEMO_AGENTS
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from service.cli import environment as _environment
+from service.runtime import environment as _environment
 
 from .paths import DOTENV
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from service.sip_proxy.agents import agent_secret
+from tools.sipload.agents import agent_secret
 
 from . import install, procs
 from .paths import CONFIG, short_run_dir

@@ -3,41 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Sequence
 
-from dotenv import dotenv_values
-
-from .config import ConfigError, Settings, load_settings
-
-
-def environment(dotenv_path: str = ".env") -> dict[str, str]:
-    """`os.environ` over `.env`: a variable already set in the environment wins."""
-    values = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
-    values.update(os.environ)
-    return values
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings(environment())
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+from . import server
+from .archive import cli as archive_cli
+from .sip_proxy import cli as sip_proxy_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .archive import cli as archive_cli
-    from .sip_proxy import cli as sip_proxy_cli
-    from . import server
-
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     server.register(commands)
     sip_proxy_cli.register(commands)
     archive_cli.register(commands)
+    register_loadtest(commands)
     return parser
+
+
+def register_loadtest(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """`loadtest` is the tools.sipload package's own command line, handed every argument after the name."""
+    parser = commands.add_parser("loadtest", add_help=False, prefix_chars="\0",
+                                 help="simulated agents registering and calling through the relay (tools/sipload)")
+    parser.add_argument("argv", nargs=argparse.REMAINDER)
+    parser.set_defaults(run=run_loadtest)
+
+
+def run_loadtest(args: argparse.Namespace) -> int:
+    import importlib
+
+    try:
+        sipload_cli = importlib.import_module("tools.sipload.cli")
+    except ModuleNotFoundError as exc:
+        print(f"loadtest: the load tester is not installed ({exc}); from a checkout: pip install -e '.[load]'",
+              file=__import__("sys").stderr)
+        return 2
+    return int(sipload_cli.main(args.argv, prog="python -m service loadtest"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

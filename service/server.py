@@ -8,11 +8,13 @@ import logging
 import multiprocessing
 import signal
 import ssl
-import sys
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from . import http_server, runtime
+from .app import create_app
+from .config import ConfigError, Settings
 from .forwarded import CLIENT_ADDRESS
 
 log = logging.getLogger("service")
@@ -38,47 +40,34 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     serve.set_defaults(run=run_serve)
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+def _worker(settings: Settings) -> None:
+    """One of `--workers N` processes: its own logging, TLS context and loop, on the shared port."""
+    runtime.configure_logging()
+    _serve_one(settings, runtime.tls_context_or_exit(settings), reuse_port=True)
 
 
-def _use_uvloop() -> None:
+def _serve_one(settings: Settings, ssl_context: ssl.SSLContext | None, reuse_port: bool) -> None:
+    runtime.use_uvloop()
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-def _serve_one(reuse_port: bool) -> None:
-    from . import http_server
-    from .app import create_app
-    from .cli import settings_or_exit
-
-    configure_logging()
-    settings = settings_or_exit()
-    _use_uvloop()
-    ssl_context = None
-    if settings.tls:
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+        app = create_app(settings)
+    except ConfigError as exc:  # a file named by a variable, loaded by the app factory
+        raise runtime.exit_on_config_error(exc) from None
     # aiohttp's run_app, with bounds on connections that have not sent a whole request (http_server.py).
-    asyncio.run(http_server.serve(create_app(settings), settings.host, settings.port, ssl_context=ssl_context,
+    asyncio.run(http_server.serve(app, settings.host, settings.port, ssl_context=ssl_context,
                                   reuse_port=reuse_port, access_log_class=AccessLogger))
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from .cli import settings_or_exit
-
-    configure_logging()
-    settings = settings_or_exit()  # fail fast, in the parent, with the one-line message
+    runtime.configure_logging()
+    settings = runtime.settings_or_exit()  # fail fast, in the parent, with the one-line message
+    ssl_context = runtime.tls_context_or_exit(settings)
     scheme = "https" if settings.tls else "http"
     log.info("serving on %s://%s:%s (%d worker%s)", scheme, settings.host, settings.port,
              args.workers, "" if args.workers == 1 else "s")
     if args.workers <= 1:
-        _serve_one(reuse_port=False)
+        _serve_one(settings, ssl_context, reuse_port=False)
         return 0
-    workers = [multiprocessing.Process(target=_serve_one, args=(True,), daemon=True) for _ in range(args.workers)]
+    workers = [multiprocessing.Process(target=_worker, args=(settings,), daemon=True) for _ in range(args.workers)]
     for w in workers:
         w.start()
 

@@ -1,10 +1,13 @@
-"""service.config: every variable of README's Configuration table, its default and its one-line error."""
+"""service.config: every variable of the README's Configuration table, its default and its one-line error."""
 
-import subprocess
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.config import ConfigError, load_settings
+from service.archive.office_hours import parse_office_hours
+from service.config import VARIABLES, ConfigError, load_settings
 
 BASE = {"AUTH_KEY_SECRET": "0123456789abcdef-secret"}
 
@@ -15,7 +18,7 @@ def test_defaults() -> None:
     assert (s.database.host, s.database.port, s.database.user, s.database.database) == \
         ("127.0.0.1", 3306, "root", "asterisk")
     assert s.archive_api_keys == ()
-    assert s.office_hours == "mon-fri 08:00-17:00"
+    assert s.office_hours == parse_office_hours("mon-fri 08:00-17:00") and s.office_hours_tz is None
     assert s.sip_upstream == "ws://127.0.0.1:8088"
     assert s.turn_secret is None and s.turn_ttl == 3600 and s.turn_port == 3478
     assert s.max_sessions_per_key == 5
@@ -64,7 +67,6 @@ def test_api_keys_parsed() -> None:
         ({**BASE, "SIP_UPSTREAM": "ws://pbx:ws"}, "SIP_UPSTREAM"),
         ({**BASE, "PORT": "8\u00b2"}, "PORT"),
         ({**BASE, "TURN_TTL": "\u00b2"}, "TURN_TTL"),
-        ({**BASE, "TLS_CERT_FILE": "/etc/hostname", "TLS_KEY_FILE": "/etc/hostname"}, "TLS_CERT_FILE"),
         ({**BASE, "TURN_TTL": "-5"}, "TURN_TTL"),
         ({**BASE, "TURN_PORT": "0"}, "TURN_PORT"),
         ({**BASE, "MAX_SESSIONS_PER_KEY": "0"}, "MAX_SESSIONS_PER_KEY"),
@@ -75,7 +77,11 @@ def test_api_keys_parsed() -> None:
         ({**BASE, "TURN_PORT": "3478/udp"}, "TURN_PORT"),
         ({**BASE, "ICE_TRANSPORT_POLICY": "sometimes"}, "ICE_TRANSPORT_POLICY"),
         ({**BASE, "TLS_CERT_FILE": "/etc/hostname"}, "TLS_KEY_FILE"),
-        ({**BASE, "TLS_CERT_FILE": "/nonexistent.pem", "TLS_KEY_FILE": "/nonexistent.key"}, "TLS_CERT_FILE"),
+        ({**BASE, "TLS_KEY_FILE": "/etc/hostname"}, "TLS_CERT_FILE"),
+        ({**BASE, "TURN_PORT": "x"}, "TURN_PORT"),
+        ({**BASE, "OFFICE_HOURS": "mon-fri 9-5"}, "OFFICE_HOURS"),
+        ({**BASE, "HOST": "a b"}, "HOST"),
+        ({**BASE, "AUTH_KEY_SECRET": "short"}, "AUTH_KEY_SECRET"),
         ({**BASE, "ALLOWED_ORIGINS": "crm.example.com"}, "ALLOWED_ORIGINS"),
         ({**BASE, "TRUSTED_PROXIES": "127.0.0.1,nginx.local"}, "TRUSTED_PROXIES"),
     ],
@@ -88,12 +94,28 @@ def test_bad_value_names_the_variable(env: dict[str, str], variable: str) -> Non
     assert "\n" not in str(info.value)
 
 
-def test_a_key_that_does_not_match_the_certificate_names_tls_key_file(tmp_path) -> None:
-    for name in ("a", "b"):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-                        "-days", "1", "-keyout", tmp_path / f"{name}.key", "-out", tmp_path / f"{name}.pem"],
-                       check=True, capture_output=True)
-    load_settings({**BASE, "TLS_CERT_FILE": str(tmp_path / "a.pem"), "TLS_KEY_FILE": str(tmp_path / "a.key")})
-    with pytest.raises(ConfigError) as info:
-        load_settings({**BASE, "TLS_CERT_FILE": str(tmp_path / "a.pem"), "TLS_KEY_FILE": str(tmp_path / "b.key")})
-    assert info.value.variable == "TLS_KEY_FILE" and "\n" not in str(info.value)
+def test_parsed_values_are_kept() -> None:
+    s = load_settings({**BASE, "OFFICE_HOURS": "vicidial:9to5", "OFFICE_HOURS_TZ": "Africa/Johannesburg",
+                       "TURN_PORT": "13478", "ICE_TRANSPORT_POLICY": "RELAY", "ALLOWED_ORIGINS": "https://CRM.example/"})
+    assert s.office_hours == parse_office_hours("vicidial:9to5")
+    assert s.office_hours_tz == ZoneInfo("Africa/Johannesburg")
+    assert (s.turn_port, s.ice_transport_policy, s.allowed_origins) == (13478, "relay", ("https://crm.example",))
+
+
+def test_a_blank_value_is_the_default() -> None:
+    assert load_settings({**BASE, "PORT": "  ", "TURN_PORT": ""}).port == 8080
+
+
+def test_parsing_reads_no_file() -> None:
+    """The TLS pair is only named here; `service.runtime.tls_context` loads it at start-up."""
+    s = load_settings({**BASE, "TLS_CERT_FILE": "/nonexistent.pem", "TLS_KEY_FILE": "/nonexistent.key"})
+    assert s.tls and (s.tls_cert_file, s.tls_key_file) == ("/nonexistent.pem", "/nonexistent.key")
+
+
+def test_the_readme_table_names_every_variable() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = {name for row in table.splitlines() if row.startswith("| `")
+                  for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])}
+    assert documented == {v.name for v in VARIABLES}
+    assert len({v.field for v in VARIABLES}) == len(VARIABLES)

@@ -13,7 +13,6 @@ import json
 import logging
 import time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pymysql
 from aiohttp import web
@@ -61,10 +60,6 @@ class ArchiveState:
 
 
 ARCHIVE_STATE = web.AppKey("archive_state", ArchiveState)
-
-
-def zone(name: str | None) -> dt.tzinfo | None:
-    return ZoneInfo(name) if name else None
 
 
 @dataclasses.dataclass(slots=True)

@@ -6,23 +6,19 @@ from aiohttp import web
 
 from .. import db
 from ..appkeys import DB_POOL, METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
-from ..config import ConfigError
 from . import call_times, handler, schema
 from .errors import SchemaMismatch
-from .office_hours import OfficeHoursError, ViciDialCallTime, parse_office_hours
+from .office_hours import ViciDialCallTime
 from .openapi import PATH
 
 
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
-    try:
-        schedule = parse_office_hours(settings.office_hours)
-    except OfficeHoursError as exc:
-        raise ConfigError("OFFICE_HOURS", str(exc)) from None
+    schedule = settings.office_hours
     app[handler.ARCHIVE_STATE] = handler.ArchiveState(
         keys=settings.archive_api_keys,
         office_hours=schedule,
-        zone=handler.zone(settings.office_hours_tz),
+        zone=settings.office_hours_tz,
         metrics=handler.ArchiveMetrics(app[METRICS_REGISTRY]),
     )
     app[READINESS_CHECKS]["archive_table"] = _archive_table_ready

@@ -1,10 +1,14 @@
-"""`python -m service webphone-url ...` and `python -m service loadtest ...`."""
+"""`python -m service webphone-url ...`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from urllib.parse import urlsplit
+
+from ..runtime import settings_or_exit
+from .links import webphone_url
+from .session import USERNAME, parse_expire_date
 
 
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -27,10 +31,6 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     url.add_argument("--crm-origin", metavar="ORIGIN", help="origin of the CRM allowed to postMessage the page")
     url.set_defaults(run=run_webphone_url)
 
-    from . import loadtest
-
-    loadtest.register(commands)
-
 
 def _fail(message: str) -> int:
     print(f"webphone-url: {message}", file=sys.stderr)
@@ -38,12 +38,7 @@ def _fail(message: str) -> int:
 
 
 def run_webphone_url(args: argparse.Namespace) -> int:
-    from ..cli import environment, settings_or_exit
-    from .links import webphone_url
-    from .session import USERNAME, parse_expire_date
-
     settings = settings_or_exit()
-    env = environment()
     if args.customer_id < 0 or args.user_id < 0:
         return _fail("--customer-id and --user-id must be non-negative")
     if not USERNAME.fullmatch(args.username):
@@ -54,7 +49,7 @@ def run_webphone_url(args: argparse.Namespace) -> int:
         return _fail(f"--expires {args.expires!r} is not an ISO 8601 date-time")
     if "\n" in args.expires:
         return _fail("--expires must be one line")
-    turn_port = args.turn_port or int(env.get("TURN_PORT") or 3478)
+    turn_port = args.turn_port or settings.turn_port
     if not 1 <= turn_port <= 65535:
         return _fail("--turn-port must be 1-65535")
     base_url = args.base_url or f"{'https' if settings.tls else 'http'}://{settings.host}:{settings.port}"

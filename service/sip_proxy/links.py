@@ -1,4 +1,5 @@
-"""Webphone launch URLs, as Service Delivery hands them out (the parameters in README, "Launching it"). Pure."""
+"""Webphone launch URLs, as Service Delivery hands them out (the parameters in README, "Launching it"), and the
+session query they carry. Pure."""
 
 from __future__ import annotations
 
@@ -7,6 +8,17 @@ from urllib.parse import urlencode, urlsplit
 from . import auth_key
 
 PAGE = "TForge-OmniSense-Webphone.html"
+
+
+def session_query(secret: str, *, customer_id: int, user_id: int, username: str, expire_date: str) -> dict[str, str]:
+    """The session's query parameters (`/ws`, `/webphone/turn-credentials`), with an `auth_key` signed by `secret`."""
+    return {
+        "auth_key": auth_key.sign(secret, customer_id, user_id, username, expire_date),
+        "customer_id": str(customer_id),
+        "user_id": str(user_id),
+        "username": username,
+        "expire_date": expire_date,
+    }
 
 
 def webphone_url(
@@ -26,16 +38,8 @@ def webphone_url(
 ) -> str:
     """A complete URL with a fresh `auth_key`; `server` defaults to the host[:port] of `base_url`."""
     base = base_url.rstrip("/")
-    params: dict[str, str] = {
-        "auth_key": auth_key.sign(secret, customer_id, user_id, username, expire_date),
-        "server": server or urlsplit(base).netloc,
-        "turn_port": str(turn_port),
-        "customer_id": str(customer_id),
-        "user_id": str(user_id),
-        "username": username,
-        "password": password,
-        "expire_date": expire_date,
-    }
+    params = session_query(secret, customer_id=customer_id, user_id=user_id, username=username, expire_date=expire_date)
+    params.update(server=server or urlsplit(base).netloc, turn_port=str(turn_port), password=password)
     if debug_console:
         params["debug_console"] = "true"
     if debug_html:

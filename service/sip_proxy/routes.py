@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..appkeys import DB_POOL, METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
-from ..config import VICIDIAL_UPSTREAM
+from ..config import VICIDIAL_UPSTREAM, ConfigError
 from ..errors import ApiError, json_response
 from . import turn, upstream_probe, upstream_tls
 from .access import check_request
@@ -192,7 +192,11 @@ async def upstream_ready(app: web.Application) -> str | None:
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[PHONE_ROUTER] = PhoneRouter(lambda: app[DB_POOL])
-    app[UPSTREAM_TLS] = upstream_tls.client_context(settings.sip_upstream_ca_file, settings.sip_upstream_tls_verify)
+    try:
+        app[UPSTREAM_TLS] = upstream_tls.client_context(settings.sip_upstream_ca_file,
+                                                        settings.sip_upstream_tls_verify)
+    except upstream_tls.CaFileError as exc:  # the one place the file is read: start-up's one-line error
+        raise ConfigError("SIP_UPSTREAM_CA_FILE", str(exc)) from None
     if settings.sip_upstream_tls_verify == "none":
         log.warning("SIP_UPSTREAM_TLS_VERIFY=none: wss:// upstream certificates are not verified; "
                     "anyone on the path can read and change the agents' signalling")

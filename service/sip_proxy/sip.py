@@ -221,7 +221,7 @@ def _read_header_user(raw: bytes) -> str | None:
 _cached_header_user = functools.lru_cache(maxsize=4096)(_read_header_user)
 
 
-def _uri_of(name_addr: str) -> str:
+def uri_of(name_addr: str) -> str:
     """The URI in a From/To/Contact value: inside <...> (skipping a quoted display name), else up to ';'."""
     value = name_addr.strip()
     i = 0
@@ -250,7 +250,7 @@ def _uri_of(name_addr: str) -> str:
 
 def uri_user(name_addr: str) -> str | None:
     """The user part of a sip:/sips: URI in a From/To value (unescaped), or None when it has none."""
-    uri = _uri_of(name_addr)
+    uri = uri_of(name_addr)
     scheme, colon, rest = uri.partition(":")
     if not colon or scheme.lower() not in ("sip", "sips"):
         raise SipParseError("not a sip: or sips: URI")

@@ -48,7 +48,7 @@ def test_weekly_schedule(when, expected) -> None:
 
 def test_default_setting_is_weekdays_eight_to_five() -> None:
     settings = load_settings({"AUTH_KEY_SECRET": "x" * 32})
-    assert parse_office_hours(settings.office_hours).describe() == "; ".join(
+    assert settings.office_hours.describe() == "; ".join(
         f"{d} 08:00-17:00" for d in ("mon", "tue", "wed", "thu", "fri"))
 
 

@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from service.app import create_app
 from service.config import Settings
-from service.sip_proxy import agents
-from service.sip_proxy.ua import Agent
+from tools.sipload import agents
+from tools.sipload.ua import Agent
 
 from .helpers import new_username, session_query
 

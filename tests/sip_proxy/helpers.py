@@ -14,7 +14,7 @@ import aiohttp
 from aioice import stun
 from aioice.turn import TurnClientUdpProtocol
 
-from service.sip_proxy import auth_key
+from service.sip_proxy import links
 
 
 def iso(moment: datetime) -> str:
@@ -29,10 +29,8 @@ def session_query(secret: str, username: str, expire_date: str | None = None, cu
                   user_id: int | None = None) -> dict[str, str]:
     expire_date = expire_date or in_(3600)
     user_id = user_id if user_id is not None else (int(username) if username.isdigit() else 1)
-    return {
-        "auth_key": auth_key.sign(secret, customer_id, user_id, username, expire_date),
-        "customer_id": str(customer_id), "user_id": str(user_id), "username": username, "expire_date": expire_date,
-    }
+    return links.session_query(secret, customer_id=customer_id, user_id=user_id, username=username,
+                               expire_date=expire_date)
 
 
 def new_username() -> str:

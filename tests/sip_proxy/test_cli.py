@@ -1,9 +1,8 @@
-"""`python -m service webphone-url` and `python -m service loadtest`, run as a user would."""
+"""`python -m service webphone-url`, run as a user would."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
@@ -11,8 +10,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-from service.sip_proxy import agents
-from service.sip_proxy.ua import Agent
+from tools.sipload import agents
+from tools.sipload.ua import Agent
 
 from .helpers import in_, new_username
 
@@ -61,52 +60,3 @@ async def test_webphone_url_refuses_a_bad_date() -> None:
                                    "--password", "p", "--expires", "next tuesday",
                                    env={"AUTH_KEY_SECRET": "cli-test-secret-0123456789"})
     assert code == 2 and "ISO 8601" in err and not out
-
-
-@pytest.mark.stack
-async def test_loadtest_through_the_relay_ends_with_a_json_line(relay):
-    url = f"ws://{relay.server.host}:{relay.server.port}/ws"
-    code, out, err = await run_cli("loadtest", "--agents", "6", "--duration", "1.5", "--hold", "0.2",
-                                   "--first-user", new_username(), "--url", url, "--json", env={})
-    assert code == 0, out + err
-    result = json.loads(out.strip().splitlines()[-1])
-    assert result["agents"] == result["registered"] == 6
-    assert result["calls_completed"] >= 3 and result["calls_attempted"] >= result["calls_completed"]
-    assert result["errors"] == 0 and result["errors_by_status"] == {}
-    for key in ("register_ms", "call_setup_ms"):
-        assert set(result[key]) == {"p50", "p95", "p99", "max"} and result[key]["max"] > 0
-    assert result["messages_per_s"] > 0
-    assert "registered 6/6" in err  # the progress line
-
-
-@pytest.mark.stack
-async def test_loadtest_exits_1_when_agents_fail(relay):
-    url = f"ws://{relay.server.host}:{relay.server.port}/ws"
-    code, out, _err = await run_cli("loadtest", "--agents", "2", "--duration", "0", "--agent-secret", "wrong",
-                                   "--first-user", new_username(), "--url", url, "--json", env={})
-    result = json.loads(out.strip().splitlines()[-1])
-    assert code == 1 and result["registered"] == 0 and result["errors_by_status"] == {"401": 2}
-
-
-@pytest.mark.stack
-async def test_loadtest_counts_a_connection_lost_mid_call_as_an_error(stack_env):
-    """A socket that closes under a caller is an error in the report, not a crash of the whole run."""
-    import argparse
-    import time
-
-    import aiohttp
-
-    from service.sip_proxy.loadtest import LoadTest
-
-    from .helpers import direct_to_kamailio
-
-    args = argparse.Namespace(agents=2, hold=0.0, agent_secret=None)
-    test = LoadTest(args, stack_env["AUTH_KEY_SECRET"], "unused", out_json=False)
-    async with aiohttp.ClientSession() as http:
-        ws = await direct_to_kamailio(stack_env, http)
-        await ws.close()  # gone before the caller notices (its reader never ran)
-        caller = Agent(ws, new_username(), "pw")
-        callee = Agent(ws, new_username(), "pw")
-        await test.caller(caller, callee, b"v=0\r\n", time.monotonic() + 0.5)
-    assert test.calls_attempted >= 1 and test.calls_completed == 0
-    assert sum(test.errors.values()) == test.calls_attempted and set(test.errors) == {"connect"}

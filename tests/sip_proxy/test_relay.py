@@ -14,9 +14,10 @@ from aiohttp.test_utils import TestServer
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from devstack import kamailio
-from service.sip_proxy import agents, sip, wsframe
+from service.sip_proxy import sip, wsframe
 from service.sip_proxy.routes import PER_KEY, RELAYS, close_sessions
-from service.sip_proxy.ua import Agent, SipError
+from tools.sipload import agents, messages
+from tools.sipload.ua import Agent, SipError
 
 from .helpers import RawWebSocket, in_, kamailio_lookup, new_username, session_query, upgrade_headers
 
@@ -374,10 +375,8 @@ async def test_a_second_from_header_closes_with_1008_and_is_not_forwarded(relay,
 # -- framing corner cases, with a hand-made client --------------------------------------------------------
 
 def _register(username: str) -> bytes:
-    return (f"REGISTER sip:omnisense.local SIP/2.0\r\nVia: SIP/2.0/WS raw.invalid;branch=z9hG4bKraw{username}\r\n"
-            f"Max-Forwards: 70\r\nFrom: <sip:{username}@omnisense.local>;tag=r\r\nTo: <sip:{username}@omnisense.local>\r\n"
-            f"Call-ID: raw-{username}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{username}@raw.invalid;transport=ws>\r\n"
-            f"Content-Length: 0\r\n\r\n").encode()
+    return messages.register(username=username, host="raw.invalid", branch=f"z9hG4bKraw{username}",
+                             call_id=f"raw-{username}", from_tag="r").encode()
 
 
 @contextlib.asynccontextmanager

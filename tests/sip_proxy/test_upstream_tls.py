@@ -15,8 +15,9 @@ import pytest
 
 from service.app import create_app
 from service.config import ConfigError, load_settings
-from service.sip_proxy import agents, upstream_tls
-from service.sip_proxy.ua import Agent
+from service.sip_proxy import upstream_tls
+from tools.sipload import agents
+from tools.sipload.ua import Agent
 
 from . import certs, tls_kamailio
 from .helpers import new_username, session_query
@@ -108,8 +109,9 @@ def test_settings_read_both_variables(authority: certs.Authority) -> None:
     ({"SIP_UPSTREAM_CA_FILE": "/etc/hostname"}, "SIP_UPSTREAM_CA_FILE", "holds no PEM certificate"),
 ])
 def test_bad_tls_variables_stop_start_up_naming_them(env: dict[str, str], variable: str, problem: str) -> None:
+    """A bad mode when parsing; a bad CA file where it is loaded, once, building the app."""
     with pytest.raises(ConfigError) as info:
-        load_settings({**BASE, **env})
+        create_app(load_settings({**BASE, **env}))
     assert info.value.variable == variable and problem in info.value.problem
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from devstack import kamailio
-from service.sip_proxy.agents import agent_secret
+from tools.sipload.agents import agent_secret
 
 from .certs import Pair
 

@@ -22,8 +22,8 @@ from playwright.async_api import Browser, Error as PlaywrightError, Page, async_
 from devstack import chromium
 from service.app import create_app
 from service.config import Settings
-from service.sip_proxy import agents
 from service.sip_proxy.links import webphone_url
+from tools.sipload import agents
 
 CHROMIUM, CHROMIUM_ARGS = chromium.EXECUTABLE, chromium.ARGS
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -77,7 +77,7 @@ async def service(webphone_settings: Settings, stack_env: dict[str, str]) -> Asy
     server = TestServer(create_app(webphone_settings), host="127.0.0.1", port=None)
     await server.start_server()
     try:
-        yield Service(server, webphone_settings, int(stack_env.get("TURN_PORT") or 3478),
+        yield Service(server, webphone_settings, webphone_settings.turn_port,
                       agents.agent_secret(stack_env["AUTH_KEY_SECRET"]))
     finally:
         await server.close()

@@ -1,4 +1,4 @@
-"""`python -m service loadtest`: N simulated agents through the relay (SPEC section 8).
+"""`python -m service loadtest` (or `python -m tools.sipload`): N simulated agents through the relay.
 
 Each agent opens its own WebSocket (with an auth_key minted from AUTH_KEY_SECRET), registers with digest
 auth, and agents call each other in pairs: INVITE (answering the 407), 180, 200, ACK, a short hold, BYE.
@@ -15,31 +15,17 @@ import math
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
-from . import agents, auth_key
+from service.runtime import settings_or_exit, use_uvloop
+from service.sip_proxy.links import session_query
+
+from . import agents
 from .ua import Agent, SipError
-
-
-def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    parser = commands.add_parser("loadtest", help="simulated agents registering and calling through the relay",
-                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--agents", type=int, default=100, metavar="N", help="number of agents (default 100)")
-    parser.add_argument("--duration", type=float, default=30.0, metavar="SECONDS",
-                        help="how long agents keep calling after all registered (default 30)")
-    parser.add_argument("--url", metavar="WS_URL", help="the relay's WebSocket URL (default ws://HOST:PORT/ws of the "
-                        "settings); a PBX's own WebSocket URL works too, the session query is then ignored")
-    parser.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
-    parser.add_argument("--hold", type=float, default=1.0, metavar="SECONDS", help="call length (default 1)")
-    parser.add_argument("--first-user", type=int, default=200000, help="first agent's number (default 200000)")
-    parser.add_argument("--customer-id", type=int, default=1)
-    parser.add_argument("--agent-secret", help="secret the SIP passwords derive from (default: the local stack's, "
-                        "from AUTH_KEY_SECRET; see service/sip_proxy/agents.py)")
-    parser.add_argument("--connect-concurrency", type=int, default=100, help="connections opened at once (default 100)")
-    parser.set_defaults(run=run_loadtest)
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -82,13 +68,11 @@ class LoadTest:
     def messages(self) -> int:
         return sum(a.messages_sent + a.messages_received for a in self.agents if a is not None)
 
-    async def open_agent(self, http: aiohttp.ClientSession, index: int, expire_date: str, gate: asyncio.Semaphore) -> None:
+    async def open_agent(self, http: aiohttp.ClientSession, index: int, expire_date: str,
+                         gate: asyncio.Semaphore) -> None:
         username = str(self.args.first_user + index)
-        query = {
-            "auth_key": auth_key.sign(self.secret, self.args.customer_id, int(username), username, expire_date),
-            "customer_id": str(self.args.customer_id), "user_id": username, "username": username,
-            "expire_date": expire_date,
-        }
+        query = session_query(self.secret, customer_id=self.args.customer_id, user_id=int(username),
+                              username=username, expire_date=expire_date)
         async with gate:
             try:
                 ws = await http.ws_connect(f"{self.url}?{urlencode(query)}", protocols=("sip",), compress=0)
@@ -132,10 +116,10 @@ class LoadTest:
                     f"{rate:,.0f} msg/s")
             print(f"\r{line}", end="", file=sys.stderr, flush=True)
 
-    async def run(self) -> dict:
+    async def run(self) -> dict[str, Any]:
         args = self.args
         offer, answer = await make_sdp()
-        expire = datetime.now(timezone.utc) + timedelta(seconds=args.duration + 600)
+        expire = datetime.now(UTC) + timedelta(seconds=args.duration + 600)
         expire_date = expire.strftime("%Y-%m-%dT%H:%M:%SZ")
         phase = ["register"]
         self.started = time.monotonic()
@@ -199,29 +183,27 @@ async def make_sdp() -> tuple[bytes, bytes]:
         await callee.close()
 
 
-def report(result: dict) -> str:
+def report(result: dict[str, Any]) -> str:
     reg, call = result["register_ms"], result["call_setup_ms"]
     errors = ", ".join(f"{k}: {v}" for k, v in result["errors_by_status"].items()) or "none"
     return "\n".join([
         f"agents {result['agents']}, registered {result['registered']}",
         f"calls completed {result['calls_completed']} of {result['calls_attempted']} attempted",
         f"register ms     p50 {reg['p50']:8.2f}  p95 {reg['p95']:8.2f}  p99 {reg['p99']:8.2f}  max {reg['max']:8.2f}",
-        f"call set-up ms  p50 {call['p50']:8.2f}  p95 {call['p95']:8.2f}  p99 {call['p99']:8.2f}  max {call['max']:8.2f}",
+        f"call set-up ms  p50 {call['p50']:8.2f}  p95 {call['p95']:8.2f}  p99 {call['p99']:8.2f}"
+        f"  max {call['max']:8.2f}",
         f"errors by status: {errors}",
         f"messages/s {result['messages_per_s']:,.1f} ({result['messages']} SIP messages in {result['elapsed_s']} s)",
     ])
 
 
 def run_loadtest(args: argparse.Namespace) -> int:
-    from ..cli import settings_or_exit
-    from ..server import _use_uvloop
-
     if args.agents < 1 or args.duration < 0:
         print("loadtest: --agents must be at least 1 and --duration not negative", file=sys.stderr)
         return 2
     settings = settings_or_exit()
     url = args.url or f"{'wss' if settings.tls else 'ws'}://{settings.host}:{settings.port}/ws"
-    _use_uvloop()
+    use_uvloop()
     result = asyncio.run(LoadTest(args, settings.auth_key_secret, url, args.json).run())
     print(report(result))
     if args.json:

@@ -18,7 +18,9 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from . import sip
+from service.sip_proxy import sip
+
+from . import messages
 
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
@@ -38,7 +40,10 @@ def digest_authorization(challenge: str, *, method: str, uri: str, username: str
     params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
               for m in _PARAM.finditer(challenge.split(" ", 1)[1] if " " in challenge else "")}
     realm, nonce = params.get("realm", ""), params.get("nonce", "")
-    md5 = lambda text: hashlib.md5(text.encode()).hexdigest()  # noqa: E731 - RFC 2617 names
+
+    def md5(text: str) -> str:  # RFC 2617's name for it
+        return hashlib.md5(text.encode()).hexdigest()
+
     ha1 = md5(f"{username}:{realm}:{password}")
     ha2 = md5(f"{method}:{uri}")
     fields = [f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"']
@@ -151,7 +156,7 @@ class Agent:
                     raise SipError(0, "timeout")
                 try:
                     response = await asyncio.wait_for(queue.get(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise SipError(0, "timeout") from None
                 if response is None:
                     raise SipError(0, "connection closed")
@@ -174,16 +179,10 @@ class Agent:
             self._reg_cseq += 1
             cseq = self._reg_cseq
 
-            def build(branch: str) -> str:
-                lines = [
-                    f"REGISTER {uri} SIP/2.0", self._via(branch), "Max-Forwards: 70",
-                    f"From: <{self.aor}>;tag={self._reg_call_id[:8]}", f"To: <{self.aor}>",
-                    f"Call-ID: {self._reg_call_id}", f"CSeq: {cseq} REGISTER", f"Contact: {self.contact};expires={expires}",
-                    f"Expires: {expires}", "Allow: INVITE,ACK,CANCEL,BYE,OPTIONS", "Supported: path,outbound",
-                ]
-                if authorization:
-                    lines.append(f"Authorization: {authorization}")
-                return "\r\n".join(lines + ["Content-Length: 0", "", ""])
+            def build(branch: str, cseq: int = cseq, authorization: str | None = authorization) -> str:
+                return messages.register(username=self.username, domain=self.domain, host=self.host, branch=branch,
+                                         call_id=self._reg_call_id, from_tag=self._reg_call_id[:8], cseq=cseq,
+                                         contact=self.contact, expires=expires, authorization=authorization)
 
             response, took = await self._transaction(build)
             total += took
@@ -211,7 +210,7 @@ class Agent:
             cseq += 1
             number = cseq
 
-            def build(branch: str) -> str:
+            def build(branch: str, number: int = number, authorization: str | None = authorization) -> str:
                 lines = [
                     f"INVITE {uri} SIP/2.0", self._via(branch), "Max-Forwards: 70",
                     f"From: <{self.aor}>;tag={local_tag}", f"To: <{uri}>", f"Call-ID: {call_id}",
@@ -220,11 +219,12 @@ class Agent:
                 ]
                 if authorization:
                     lines.append(f"Proxy-Authorization: {authorization}")
-                return "\r\n".join(lines + [f"Content-Length: {len(sdp)}", "", ""]) + sdp.decode()
+                return "\r\n".join([*lines, f"Content-Length: {len(sdp)}", "", ""]) + sdp.decode()
 
             branch_holder: list[str] = []
 
-            def build_and_remember(branch: str) -> str:
+            def build_and_remember(branch: str, branch_holder: list[str] = branch_holder,
+                                   build: Callable[[str], str] = build) -> str:
                 branch_holder.append(branch)
                 return build(branch)
 
@@ -246,7 +246,7 @@ class Agent:
             to = response.get("to") or ""
             dialog = Dialog(
                 call_id=call_id, local_tag=local_tag, remote_tag=_tag(to), local_uri=self.aor, remote_uri=uri,
-                remote_target=sip._uri_of(response.get("contact") or f"<{uri}>"),
+                remote_target=sip.uri_of(response.get("contact") or f"<{uri}>"),
                 route_set=list(reversed(_record_routes(response))), cseq=number, remote_sdp=response.body,
             )
             self._dialogs[call_id] = dialog
@@ -328,8 +328,8 @@ class Agent:
         sender = request.get("from") or ""
         dialog = Dialog(
             call_id=request.get("call-id") or "", local_tag=tag, remote_tag=_tag(sender),
-            local_uri=sip._uri_of(request.get("to") or ""), remote_uri=sip._uri_of(sender),
-            remote_target=sip._uri_of(request.get("contact") or sender),
+            local_uri=sip.uri_of(request.get("to") or ""), remote_uri=sip.uri_of(sender),
+            remote_target=sip.uri_of(request.get("contact") or sender),
             route_set=_record_routes(request), cseq=100, remote_sdp=request.body,
         )
         self._dialogs[dialog.call_id] = dialog
@@ -368,4 +368,4 @@ def _response(request: sip.SipMessage, status: int, reason: str, *, tag: str | N
         lines.append(f"Contact: {contact}")
     if body:
         lines.append("Content-Type: application/sdp")
-    return "\r\n".join(lines + [f"Content-Length: {len(body)}", "", ""]) + body.decode()
+    return "\r\n".join([*lines, f"Content-Length: {len(body)}", "", ""]) + body.decode()

@@ -1,0 +1,1 @@
+"""Tools that drive the service from outside; not part of it."""
