@@ -8,7 +8,7 @@ import contextlib
 import pymysql
 
 from service.config import DatabaseConfig
-from service.sip_proxy.agents import agent_secret
+from tools.sipload.agents import agent_secret
 
 from . import kamailio, mariadb, procs
 from .demo import DEMO_AGENTS

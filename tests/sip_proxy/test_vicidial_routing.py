@@ -11,8 +11,8 @@ import pytest
 
 from devstack import cluster, mariadb
 from service.app import create_app
-from service.sip_proxy import agents
-from service.sip_proxy.ua import Agent
+from tools.sipload import agents
+from tools.sipload.ua import Agent
 
 from .helpers import kamailio_lookup, new_username, session_query, upgrade_headers
 
