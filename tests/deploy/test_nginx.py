@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 
 from devstack import nginx
-from service.sip_proxy import agents
-from service.sip_proxy.ua import Agent
 from tests.sip_proxy.helpers import kamailio_lookup, new_username, session_query
+from tools.sipload import agents
+from tools.sipload.ua import Agent
 
 from .conftest import Fronted
 
