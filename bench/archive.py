@@ -27,8 +27,8 @@ import aiomysql
 from devstack import mariadb
 from service import db as service_db
 from service.archive import schema, sql
-from service.runtime import environment
 from service.config import DatabaseConfig
+from service.runtime import environment
 
 LEADS = 100_000
 BATCH = 500

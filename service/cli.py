@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def register_loadtest(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register_loadtest(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`loadtest` is the tools.sipload package's own command line, handed every argument after the name."""
     parser = commands.add_parser("loadtest", add_help=False, prefix_chars="\0",
                                  help="simulated agents registering and calling through the relay (tools/sipload)")

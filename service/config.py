@@ -22,7 +22,6 @@ from .archive.office_hours import OfficeHours, OfficeHoursError, parse_office_ho
 from .forwarded import Network, parse_networks
 from .sip_proxy.upstream_tls import MODES as TLS_VERIFY_MODES, TlsVerify
 
-
 VICIDIAL_UPSTREAM = "vicidial"  # SIP_UPSTREAM: each agent to its ViciDial phone's server (sip_proxy/phone_routes.py)
 
 
@@ -45,7 +44,7 @@ class DatabaseConfig:
     unix_socket: str | None = None
 
     @classmethod
-    def from_url(cls, url: str, variable: str = "DATABASE_URL") -> "DatabaseConfig":
+    def from_url(cls, url: str, variable: str = "DATABASE_URL") -> DatabaseConfig:
         parts = urlsplit(url)
         if parts.scheme not in ("mysql", "mariadb"):
             raise ConfigError(variable, f"expected mysql://user:password@host:port/dbname, got scheme {parts.scheme!r}")

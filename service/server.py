@@ -34,7 +34,7 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
-def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", help="run the service (configured from the environment and .env)")
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
     serve.set_defaults(run=run_serve)

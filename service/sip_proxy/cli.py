@@ -11,7 +11,7 @@ from .links import webphone_url
 from .session import USERNAME, parse_expire_date
 
 
-def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     url = commands.add_parser(
         "webphone-url",
         help="print a webphone URL with a valid auth_key",

@@ -23,6 +23,7 @@ async def run_cli(command: str, *args: str, env: dict[str, str]) -> tuple[int, s
         sys.executable, *argv, *args, cwd=ROOT, env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None  # communicate() returns once the process has exited
     return proc.returncode, out.decode(), err.decode()
 
 
