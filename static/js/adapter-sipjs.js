@@ -76,3 +76,21 @@ export function referTarget(context) {
 export function hasEnded(session) {
   return Boolean(session.endTime);
 }
+
+/**
+ * A sessionDescriptionHandlerFactory (a UA option) that builds SIP.js's own SessionDescriptionHandler, with the
+ * RTCPeerConnection configuration `chooseRtc(offerSdp)` returns for an incoming INVITE's offer (the factory
+ * options unchanged when it returns the shared configuration). The offer is InviteServerContext.request.body;
+ * the handler creates its RTCPeerConnection once, in its constructor (initPeerConnection).
+ */
+export function sdhFactory(SIP, chooseRtc) {
+  const build = SIP.Web.SessionDescriptionHandler.defaultFactory;
+  return (session, options = {}) => {
+    const offer = session instanceof SIP.InviteServerContext ? session.request?.body : null;
+    const shared = options.peerConnectionOptions?.rtcConfiguration;
+    const rtc = offer && shared ? chooseRtc(shared, offer) : shared;
+    if (rtc === shared) return build(session, options);
+    const peerConnectionOptions = { ...options.peerConnectionOptions, rtcConfiguration: rtc };
+    return build(session, { ...options, peerConnectionOptions });
+  };
+}

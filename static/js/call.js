@@ -94,11 +94,18 @@ export class Call extends EventTarget {
     session.on("reinviteFailed", () => this.holdSettled(false));
   }
 
-  /** Finish ICE gathering shortly after the first TURN relay candidate instead of waiting for every path. */
+  /**
+   * Finish ICE gathering shortly after the first TURN relay candidate instead of waiting for every path (after
+   * one for RTP and one for RTCP when the call does not multiplex them).
+   */
   tuneIce(sdh) {
     let timer = null;
+    const components = new Set();
+    const needed = sdh.peerConnection?.getConfiguration?.().rtcpMuxPolicy === "negotiate" ? 2 : 1;
     sdh.on("iceCandidate", (event) => {
       if (timer !== null || !event.candidate || !/ typ relay /.test(event.candidate.candidate)) return;
+      components.add(event.candidate.component ?? event.candidate.candidate.split(" ")[1]);
+      if (components.size < needed) return;
       timer = setTimeout(() => {
         if (finishIceGathering(sdh)) this.log.info("relay candidate gathered: sending the description now");
       }, RELAY_GRACE_MS);

@@ -5,8 +5,10 @@
 
 import { Call, endNotice } from "./call.js";
 import { PhoneError } from "./errors.js";
-import { checkSipJs } from "./adapter-sipjs.js";
-import { SessionCheck, iceSettings, newRtcConfiguration, sessionUrls } from "./turn.js";
+import { checkSipJs, sdhFactory } from "./adapter-sipjs.js";
+import {
+  SessionCheck, canNegotiateRtcpMux, iceSettings, newRtcConfiguration, rtcConfigurationFor, sessionUrls,
+} from "./turn.js";
 import { Watchdog } from "./watchdog.js";
 
 export { PhoneError };
@@ -85,6 +87,7 @@ export class Phone extends EventTarget {
     // Shared by reference with every session SIP.js creates: TURN refreshes and a new microphone apply to the
     // next call without rebuilding the UA.
     this.rtc = newRtcConfiguration();
+    this.canMux = canNegotiateRtcpMux(); // rtcpMuxPolicy "negotiate" still there
     this.sdhOptions = {
       constraints: audioConstraints(this.micId),
       peerConnectionOptions: { rtcConfiguration: this.rtc, iceCheckingTimeout: ICE_GATHERING_TIMEOUT_MS },
@@ -193,6 +196,8 @@ export class Phone extends EventTarget {
         keepAliveDebounce: 10,
       },
       sessionDescriptionHandlerFactoryOptions: this.sdhOptions,
+      // Offers without rtcp-mux are answered with rtcpMuxPolicy "negotiate" where the browser still has it.
+      sessionDescriptionHandlerFactory: sdhFactory(SIP, (rtc, offer) => rtcConfigurationFor(rtc, offer, this.canMux)),
       // RFC 4733 through RTCDTMFSender; Call.sendDtmf falls back to INFO where the call has no telephone-event.
       dtmfType: SIP.C.dtmfType.RTP,
       noAnswerTimeout: 60,

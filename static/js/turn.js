@@ -28,6 +28,34 @@ export function newRtcConfiguration() {
   return { iceServers: [], iceTransportPolicy: "all", bundlePolicy: "balanced", rtcpMuxPolicy: "require" };
 }
 
+/** Whether every media section of an SDP offers rtcp-mux. Pure. */
+export function offersRtcpMux(sdp) {
+  const sections = String(sdp).split(/\r?\n(?=m=)/).slice(1);
+  return sections.length > 0 && sections.every((m) => /^a=rtcp-mux\s*$/m.test(m));
+}
+
+/**
+ * The configuration to answer `offerSdp` with: the shared one, or, for an offer without rtcp-mux (an older PBX,
+ * rtpengine without it) where the browser still negotiates it, a copy with rtcpMuxPolicy "negotiate". Pure.
+ */
+export function rtcConfigurationFor(shared, offerSdp, canNegotiateMux) {
+  if (!offerSdp || !canNegotiateMux || offersRtcpMux(offerSdp)) return shared;
+  return { ...shared, rtcpMuxPolicy: "negotiate" };
+}
+
+/** Whether this browser still takes rtcpMuxPolicy "negotiate" (Chromium deprecated it; others may refuse it). */
+export function canNegotiateRtcpMux(PeerConnection = globalThis.RTCPeerConnection) {
+  if (typeof PeerConnection !== "function") return false;
+  try {
+    const pc = new PeerConnection({ rtcpMuxPolicy: "negotiate" });
+    const ok = pc.getConfiguration().rtcpMuxPolicy === "negotiate";
+    pc.close();
+    return ok;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * ICE servers and transport policy from a credentials answer (null: none), and when to fetch fresh ones
  * (ms, or null when the answer has no ttl). Pure.

@@ -6,7 +6,7 @@ import { createRequire } from "node:module";
 import { test } from "node:test";
 
 import {
-  WRITTEN_FOR, checkSipJs, finishIceGathering, forgetPendingReinvite, restoreLocalHold, sendDtmfInfo,
+  WRITTEN_FOR, checkSipJs, finishIceGathering, forgetPendingReinvite, restoreLocalHold, sdhFactory, sendDtmfInfo,
 } from "../../static/js/adapter-sipjs.js";
 
 const SIP = createRequire(import.meta.url)("sip.js");
@@ -51,4 +51,25 @@ test("INFO DTMF switches the UA's dtmfType for one send only, even when the send
   const failing = { dtmf() { throw new Error("InvalidStateError"); } };
   assert.throws(() => sendDtmfInfo(SIP, ua, failing, "1", {}), /InvalidStateError/);
   assert.equal(ua.configuration.dtmfType, SIP.C.dtmfType.RTP);
+});
+
+test("the SDH factory passes an incoming offer's own configuration, and leaves everything else as it was", () => {
+  const built = [];
+  const fake = {
+    ...SIP,
+    InviteServerContext: SIP.InviteServerContext,
+    Web: { SessionDescriptionHandler: { defaultFactory: (session, options) => { built.push(options); return "sdh"; } } },
+  };
+  const shared = { rtcpMuxPolicy: "require" };
+  const options = { constraints: { audio: true }, peerConnectionOptions: { rtcConfiguration: shared, iceCheckingTimeout: 2000 } };
+  const factory = sdhFactory(fake, (rtc, offer) => (offer.includes("no-mux") ? { ...rtc, rtcpMuxPolicy: "negotiate" } : rtc));
+  const incoming = (body) => Object.assign(Object.create(SIP.InviteServerContext.prototype), { request: { body } });
+  assert.equal(factory(incoming("v=0 no-mux"), options), "sdh");
+  factory(incoming("v=0 muxed"), options);
+  factory(Object.create(SIP.InviteClientContext.prototype), options);
+  assert.deepEqual(built[0], { constraints: { audio: true },
+    peerConnectionOptions: { rtcConfiguration: { rtcpMuxPolicy: "negotiate" }, iceCheckingTimeout: 2000 } });
+  assert.equal(built[1], options);
+  assert.equal(built[2], options);
+  assert.equal(shared.rtcpMuxPolicy, "require");
 });

@@ -3,7 +3,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { SessionCheck, iceSettings, newRtcConfiguration, readSessionAnswer, sessionUrls } from "../../static/js/turn.js";
+import {
+  SessionCheck, canNegotiateRtcpMux, iceSettings, newRtcConfiguration, offersRtcpMux, readSessionAnswer,
+  rtcConfigurationFor, sessionUrls,
+} from "../../static/js/turn.js";
 
 const PARAMS = {
   auth_key: "K", server: "phone.example.com:8443", turn_port: 3478, customer_id: 7, user_id: 1001,
@@ -61,4 +64,31 @@ test("the check reads JSON, tolerates a body that is not, and turns a network fa
   assert.deepEqual(seen[0], ["U", "no-store", "omit"]);
   const down = new SessionCheck({ url: "U", fetch: async () => { throw new TypeError("Failed to fetch"); } });
   await assert.rejects(down.check(), /the service did not answer \(TypeError\)/);
+});
+
+const MUXED = "v=0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtcp-mux\r\n";
+const UNMUXED = "v=0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtcp:10 IN IP4 0.0.0.0\r\n";
+
+test("an offer without rtcp-mux is answered with rtcpMuxPolicy negotiate where the browser can; others as shared", () => {
+  assert.equal(offersRtcpMux(MUXED), true);
+  assert.equal(offersRtcpMux(UNMUXED), false);
+  assert.equal(offersRtcpMux(MUXED + "m=audio 9 RTP/AVP 0\r\n"), false); // every section must have it
+  assert.equal(offersRtcpMux("v=0\r\n"), false);
+  const shared = newRtcConfiguration();
+  assert.equal(rtcConfigurationFor(shared, MUXED, true), shared);
+  assert.equal(rtcConfigurationFor(shared, UNMUXED, false), shared);
+  assert.equal(rtcConfigurationFor(shared, null, true), shared);
+  const negotiated = rtcConfigurationFor(shared, UNMUXED, true);
+  assert.deepEqual(negotiated, { ...shared, rtcpMuxPolicy: "negotiate" });
+  assert.equal(shared.rtcpMuxPolicy, "require");
+});
+
+test("negotiate support is probed, and a browser that refuses it is told apart", () => {
+  class Keeps { constructor(c) { this.c = c; } getConfiguration() { return this.c; } close() {} }
+  class Drops { getConfiguration() { return { rtcpMuxPolicy: "require" }; } close() {} }
+  class Throws { constructor() { throw new TypeError("unsupported"); } }
+  assert.equal(canNegotiateRtcpMux(Keeps), true);
+  assert.equal(canNegotiateRtcpMux(Drops), false);
+  assert.equal(canNegotiateRtcpMux(Throws), false);
+  assert.equal(canNegotiateRtcpMux(undefined), false);
 });

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import growth, until
+from .test_calls import connect_call, username_of
+
 # An offer as a browser makes it, then without its BUNDLE group; answered with the configuration the page
 # hands SIP.js for every call, and with that configuration set to max-bundle (which must refuse it).
 ANSWER_OFFERS = r"""async () => {
@@ -43,3 +46,89 @@ async def test_offers_with_and_without_a_bundle_group_are_answered(service, open
     assert out["withBundle"] == "answered"
     assert out["withoutBundle"] == "answered"
     assert "no BUNDLE group" in out["maxBundle"]  # what the page said before, and the test would catch
+
+
+# An offer without rtcp-mux (and without BUNDLE), as an older PBX sends it, given to the factory the page
+# hands SIP.js for a call that comes in with it; and to a plain RTCPeerConnection with the shared configuration.
+ANSWER_UNMUXED = r"""async () => {
+  const offerer = new RTCPeerConnection({ rtcpMuxPolicy: 'negotiate' });
+  offerer.addTransceiver('audio');
+  const { sdp } = await offerer.createOffer();
+  offerer.close();
+  const unmuxed = sdp.replace(/^a=group:BUNDLE.*\r\n/m, '').replace(/^a=rtcp-mux\r\n/mg, '');
+  const { ua } = OmniSense.phone;
+  const incoming = Object.assign(Object.create(SIP.InviteServerContext.prototype),
+    { ua, id: 'unmuxed-offer', request: { body: unmuxed } });
+  const sdh = ua.configuration.sessionDescriptionHandlerFactory(incoming,
+    ua.configuration.sessionDescriptionHandlerFactoryOptions);
+  const pc = sdh.peerConnection;
+  const out = { policy: pc.getConfiguration().rtcpMuxPolicy, offerMux: unmuxed.includes('a=rtcp-mux') };
+  try {
+    await pc.setRemoteDescription({ type: 'offer', sdp: unmuxed });
+    const answer = await pc.createAnswer();
+    out.answered = true;
+    out.answerMux = answer.sdp.includes('a=rtcp-mux');
+  } catch (error) {
+    out.answered = error.message;
+  }
+  sdh.close();
+  const plain = new RTCPeerConnection(OmniSense.phone.rtc);
+  try {
+    await plain.setRemoteDescription({ type: 'offer', sdp: unmuxed });
+    out.shared = 'answered';
+  } catch (error) {
+    out.shared = error.message;
+  } finally {
+    plain.close();
+  }
+  return out;
+}"""
+
+
+@pytest.mark.stack
+@pytest.mark.browser
+async def test_an_offer_without_rtcp_mux_is_answered_without_it(service, open_phone) -> None:
+    a = await open_phone(service.url())
+    await a.wait_state("registered")
+    assert await a.phone("phone.canMux")  # this Chromium still negotiates rtcp-mux
+    out = await a.page.evaluate(ANSWER_UNMUXED)
+    assert not out["offerMux"]
+    assert out["policy"] == "negotiate" and out["answered"] is True and not out["answerMux"], out
+    assert "RTCP-MUX is not enabled when it is required" in out["shared"]  # what "require" alone would say
+
+
+# The caller's page made into an older PBX: it offers without rtcp-mux and without BUNDLE (policy negotiate,
+# and a SIP.js modifier that drops both lines from every description it sends).
+OFFER_LIKE_AN_OLD_PBX = r"""() => {
+  const phone = OmniSense.phone;
+  phone.rtc.rtcpMuxPolicy = 'negotiate';
+  phone.sdhOptions.modifiers = [async (d) => ({ ...d,
+    sdp: d.sdp.replace(/^a=rtcp-mux\r\n/mg, '').replace(/^a=group:BUNDLE.*\r\n/m, '') })];
+}"""
+
+
+@pytest.mark.stack
+@pytest.mark.browser
+async def test_a_call_offered_without_rtcp_mux_or_bundle_has_audio_both_ways(service, open_phone) -> None:
+    a_url, b_url = service.url(), service.url()
+    a, b = await open_phone(a_url), await open_phone(b_url)
+    await a.wait_state("registered")
+    await b.wait_state("registered")
+    await a.page.evaluate(OFFER_LIKE_AN_OLD_PBX)
+    await connect_call(a, b, username_of(b_url), typed=True)
+    answered = await b.phone("""(() => {
+        const pc = phone.call.session.sessionDescriptionHandler.peerConnection;
+        return { policy: pc.getConfiguration().rtcpMuxPolicy, offer: pc.remoteDescription.sdp,
+                 answer: pc.localDescription.sdp };
+    })()""")
+    assert answered["policy"] == "negotiate"
+    assert "a=rtcp-mux" not in answered["offer"] and "a=group:BUNDLE" not in answered["offer"]
+    assert "a=rtcp-mux" not in answered["answer"]
+    for phone in (a, b):  # relay only, RTP and RTCP each on their own TURN allocation
+        await until(phone.stats, lambda s: s["bytesReceived"] > 2000 and s["localCandidateType"] == "relay",
+                    "media arriving over a relay candidate pair")
+        assert await growth(phone, "bytesReceived") > 1000
+    await b.page.click("#hangup-button")
+    await a.wait_state("registered")
+    await b.wait_state("registered")
+    assert a.errors == [] and b.errors == []
