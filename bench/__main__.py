@@ -9,7 +9,7 @@ import asyncio
 import importlib
 import sys
 
-BENCHMARKS = ["archive", "relay", "webphone"]
+BENCHMARKS = ["archive", "relay", "webphone", "pbx"]
 
 
 def run(names: list[str]) -> int:

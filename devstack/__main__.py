@@ -10,7 +10,7 @@ import sys
 
 from service.config import DatabaseConfig
 
-from . import cluster, coturn, dotenv, install, kamailio, mariadb, procs
+from . import baresip, baresip_control, cluster, coturn, dotenv, install, kamailio, mariadb, procs, rtpengine
 from .paths import LOGS
 
 DEPLOY_TOOLS = {"/usr/sbin/nginx": ["nginx"], "systemd-analyze": ["systemd"]}
@@ -31,9 +31,12 @@ def up(*, browser: bool = False, bench_tools: bool = False, deploy_tools: bool =
     db = DatabaseConfig.from_url(env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/asterisk"))
     for name, start in (
         ("mariadb", lambda: mariadb.start(db)),
+        # Before Kamailio, whose rtpengine module looks for it at start-up.
+        ("rtpengine", rtpengine.start),
         ("kamailio", lambda: kamailio.start(env)),
         (cluster.NAME, lambda: cluster.start(env)),
         ("coturn", lambda: coturn.start(env)),
+        ("baresip", lambda: baresip.start((kamailio.address(kamailio.local_url(env))[0], kamailio.UDP_PORT))),
     ):
         try:
             started = start()
@@ -49,14 +52,14 @@ def up(*, browser: bool = False, bench_tools: bool = False, deploy_tools: bool =
 
 
 def down() -> None:
-    for name, stop in (("coturn", coturn.stop), (cluster.NAME, cluster.stop), ("kamailio", kamailio.stop),
-                       ("mariadb", mariadb.stop)):
+    for name, stop in (("baresip", baresip.stop), ("coturn", coturn.stop), (cluster.NAME, cluster.stop),
+                       ("kamailio", kamailio.stop), ("rtpengine", rtpengine.stop), ("mariadb", mariadb.stop)):
         if stop():
             print(f"devstack: {name} stopped", flush=True)
 
 
 def status() -> int:
-    for name in ("mariadb", "kamailio", cluster.NAME, "coturn"):
+    for name in ("mariadb", "rtpengine", "kamailio", cluster.NAME, "coturn", "baresip"):
         pid = procs.pid_of(name)
         print(f"{name}: {f'running, pid {pid}' if pid else 'not started by devstack'}")
     return 0
@@ -78,9 +81,22 @@ def run() -> int:
         down()
 
 
+def pbx_call(username: str) -> int:
+    """Make the "PBX" (the stack's plain phone, through Kamailio) call agent USERNAME as Asterisk calls a
+    registered phone: the INVITE goes to the agent's Contact, with that Contact URI in To."""
+    answer = baresip_control.send("dial", f"sip:agent-{username}@127.0.0.1:{kamailio.UDP_PORT}")
+    if answer.get("ok"):
+        print(f"dialled sip:agent-{username}@127.0.0.1:{kamailio.UDP_PORT}: "
+              f"agent {username}'s webphone rings if it is registered")
+    else:
+        print(f"baresip refused the dial: {answer.get('data')}")
+    return 0 if answer.get("ok") else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "run"])
+    parser.add_argument("command", choices=["up", "down", "status", "run", "pbx-call"])
+    parser.add_argument("username", nargs="?", help="pbx-call: the agent to call")
     parser.add_argument("--with-browser", action="store_true", help="also install Chromium (tests)")
     parser.add_argument("--with-deploy-tools", action="store_true",
                         help="also install nginx and systemd-analyze (tests)")
@@ -94,6 +110,10 @@ def main() -> int:
         return status()
     elif args.command == "run":
         return run()
+    elif args.command == "pbx-call":
+        if not args.username:
+            parser.error("pbx-call needs the agent's username, e.g. python -m devstack pbx-call 1001")
+        return pbx_call(args.username)
     return 0
 
 

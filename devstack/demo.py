@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import sys
 from datetime import UTC, datetime, timedelta
 
 from service.config import load_settings
@@ -44,6 +45,15 @@ def announce(env: dict[str, str]) -> dict[str, str]:
         f"  {first}\n"
         f"Webphone, demo agent {DEMO_AGENTS[1]}:\n"
         f"  {second}",
+        flush=True,
+    )
+    from . import baresip
+
+    print(
+        f"\nPlain SIP phone (baresip over UDP, media bridged by rtpengine; it answers, plays a tone and records\n"
+        f"what it hears in {baresip.RECORDINGS}): dial {baresip.PHONE_NUMBER} from either webphone.\n"
+        f"The PBX calling an agent as Asterisk does (To = the agent's Contact), like ViciDial's login call:\n"
+        f"  {sys.executable} -m devstack pbx-call {DEMO_AGENTS[0]}",
         flush=True,
     )
     print(

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from tools.sipload.agents import agent_secret
 
-from . import install, procs
+from . import install, procs, rtpengine
 from .paths import CONFIG, short_run_dir
 
 NAME = "kamailio"
@@ -19,6 +19,8 @@ RUN_DIR = short_run_dir("kamailio")
 # thousand sessions.
 SHM_MB = 1024
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
+# Plain SIP phones (the stack's baresip) register here over UDP.
+UDP_PORT = 5060
 
 
 DEFAULT_URL = "ws://127.0.0.1:8088"
@@ -36,11 +38,13 @@ def address(sip_upstream: str) -> tuple[str, int]:
 
 
 def command(host: str, port: int, secret: str, *, run_dir: Path = RUN_DIR, shm_mb: int = SHM_MB,
-            tls_listen: Sequence[tuple[str, int]] = (), tls_config: Path | None = None) -> list[str]:
+            tls_listen: Sequence[tuple[str, int]] = (), tls_config: Path | None = None,
+            udp_listen: tuple[str, int] | None = None, rtpengine_sock: str | None = None) -> list[str]:
     """`secret` is the agent secret (hex) the config derives every agent's digest password from.
 
     `tls_listen` adds WSS listeners, served with the certificates that `tls_config` (a tls module config
-    file) names per listener.
+    file) names per listener. `udp_listen` takes plain SIP phones, and `rtpengine_sock` (rtpengine's ng
+    socket, e.g. udp:127.0.0.1:22222) bridges their calls with WebSocket users' media.
     """
     argv = [
         "kamailio", "-DD", "-E",
@@ -54,6 +58,10 @@ def command(host: str, port: int, secret: str, *, run_dir: Path = RUN_DIR, shm_m
         argv += ["-l", f"tls:{tls_host}:{tls_port}"]
     if tls_config is not None:
         argv += ["-A", "WITH_TLS", "-A", f'TLS_CONFIG="{tls_config}"']
+    if udp_listen is not None:
+        argv += ["-l", f"udp:{udp_listen[0]}:{udp_listen[1]}"]
+    if rtpengine_sock is not None:
+        argv += ["-A", "WITH_RTPENGINE", "-A", f'RTPENGINE_SOCK="{rtpengine_sock}"']
     return argv
 
 
@@ -72,7 +80,8 @@ def start(env: dict[str, str]) -> bool:
         return False
     ensure_installed()
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    procs.spawn(NAME, command(host, port, agent_secret(env["AUTH_KEY_SECRET"])))
+    procs.spawn(NAME, command(host, port, agent_secret(env["AUTH_KEY_SECRET"]), udp_listen=(host, UDP_PORT),
+                              rtpengine_sock=f"udp:{rtpengine.HOST}:{rtpengine.NG_PORT}"))
     procs.wait_for_port(host, port, NAME)
     return True
 
