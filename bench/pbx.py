@@ -18,8 +18,8 @@ from playwright.async_api import Page, async_playwright
 from devstack import __main__ as devstack, baresip, chromium
 from service.app import create_app
 from service.config import load_settings
-from service.sip_proxy import agents
 from service.sip_proxy.links import webphone_url
+from tools.sipload import agents
 
 CALLS = 20
 TARGET_CONNECTED_MS = 500
