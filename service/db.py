@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import aiomysql
 from aiohttp import web
 
+from .aiomysql_internals import wake_pool_waiters
 from .appkeys import DB_POOL, READINESS_CHECKS, SETTINGS
 from .config import DatabaseConfig
 
@@ -80,13 +81,4 @@ async def connection(pool: aiomysql.Pool) -> AsyncIterator[aiomysql.Connection]:
         if conn.closed:
             # aiomysql wakes the tasks waiting for a connection only when one goes back open: without this,
             # a full pool whose connections all fail leaves its waiters asleep until some other release.
-            _wake_waiters(pool)
-
-
-def _wake_waiters(pool: aiomysql.Pool) -> None:
-    task = asyncio.get_running_loop().create_task(pool._wakeup())  # noqa: SLF001 - what release() itself calls
-    _wakeups.add(task)
-    task.add_done_callback(_wakeups.discard)
-
-
-_wakeups: set[asyncio.Task[None]] = set()
+            wake_pool_waiters(pool)
