@@ -80,6 +80,7 @@ class Settings:
     port: int
     database: DatabaseConfig
     archive_api_keys: tuple[ApiKeyEntry, ...]
+    archive_max_leads: int
     office_hours: OfficeHours
     office_hours_tz: ZoneInfo | None
     sip_upstream: str
@@ -255,6 +256,17 @@ def _positive_count(raw: str) -> int:
     return int(raw)
 
 
+MAX_ARCHIVE_MAX_LEADS = 100_000
+"""ARCHIVE_MAX_LEADS's ceiling: one request's ids are one SQL IN list, and one statement's lock on a MyISAM
+vicidial_list grows with it."""
+
+
+def _max_leads(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ARCHIVE_MAX_LEADS:
+        raise Problem(f"expected a number of leads from 1 to {MAX_ARCHIVE_MAX_LEADS}, got {raw!r}")
+    return int(raw)
+
+
 def _text(raw: str) -> str:
     return raw
 
@@ -264,6 +276,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PORT", "port", _port, "8080"),
     Variable("DATABASE_URL", "database", DatabaseConfig.from_url, "mysql://root@127.0.0.1:3306/asterisk"),
     Variable("ARCHIVE_API_KEYS", "archive_api_keys", _api_keys, unset=()),
+    Variable("ARCHIVE_MAX_LEADS", "archive_max_leads", _max_leads, "500"),
     Variable("OFFICE_HOURS", "office_hours", _office_hours, "mon-fri 08:00-17:00"),
     Variable("OFFICE_HOURS_TZ", "office_hours_tz", _zone),
     Variable("SIP_UPSTREAM", "sip_upstream", _sip_upstream, "ws://127.0.0.1:8088"),

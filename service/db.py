@@ -15,7 +15,9 @@ from .config import DatabaseConfig
 
 # ViciDial writes zero dates ('0000-00-00') and relies on a non-strict sql_mode; every session of ours
 # uses one so such rows are read and copied whatever the server's default is.
-SESSION_SQL_MODE = "NO_ENGINE_SUBSTITUTION"
+# NO_AUTO_VALUE_ON_ZERO: a lead whose lead_id is 0, dearchived into vicidial_list, keeps 0 instead of being given
+# a new AUTO_INCREMENT id (which would leave it in both tables under two ids).
+SESSION_SQL_MODE = "NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO"
 
 
 async def create_pool(db: DatabaseConfig, *, minsize: int = 1, maxsize: int = 10) -> aiomysql.Pool:

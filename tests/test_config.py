@@ -39,6 +39,19 @@ def test_turn_cli_address_and_password() -> None:
     assert load_settings(BASE).turn_cli is None
 
 
+@pytest.mark.parametrize("raw, expected", [(None, 500), ("1", 1), (" 2000 ", 2000), ("100000", 100000)])
+def test_archive_max_leads(raw, expected) -> None:
+    env = BASE if raw is None else {**BASE, "ARCHIVE_MAX_LEADS": raw}
+    assert load_settings(env).archive_max_leads == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "500.0", "lots", "100001", "\u0665"])
+def test_bad_archive_max_leads_names_the_variable_and_the_range(raw) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, "ARCHIVE_MAX_LEADS": raw})
+    assert caught.value.variable == "ARCHIVE_MAX_LEADS" and "from 1 to 100000" in caught.value.problem
+
+
 def test_database_url_with_escaped_password() -> None:
     s = load_settings({**BASE, "DATABASE_URL": "mysql://cron:p%40ss%3Aw@db.local:3307/asterisk"})
     assert (s.database.user, s.database.password, s.database.host, s.database.port) == \

@@ -1,8 +1,11 @@
-"""Archiving one request's leads on one connection: check, insert, update, safe delete.
+"""Moving one request's leads on one connection, either way: check, insert, update, safe delete.
 
-InnoDB tables: one request is one READ COMMITTED transaction that first locks the requested vicidial_list
-rows (in primary-key order), so the dialer cannot change a lead between its copy and its delete, and two
-requests for the same leads take turns. READ COMMITTED takes no gap locks, which spares concurrent requests
+The `Direction` says which table the leads leave; the steps, the checks and the retries are the same.
+
+InnoDB tables: one request is one READ COMMITTED transaction that first locks the requested rows of
+vicidial_list, then of the archive (in primary-key order, whichever way the leads move), so the dialer
+cannot change a lead between its copy and its delete, and two requests for the same leads, an archive and
+a dearchive included, take turns. READ COMMITTED takes no gap locks, which spares concurrent requests
 the insert-intention deadlocks of REPEATABLE READ. Deadlocks and lock waits roll the whole transaction
 back and it is run again.
 
@@ -23,6 +26,7 @@ import pymysql
 
 from .. import db
 from . import schema, sql
+from .direction import TO_ARCHIVE, Direction
 from .errors import DatabaseBusy, LeadsNotFound, SchemaMismatch
 from .request import ArchiveRequest
 
@@ -43,15 +47,17 @@ class ArchiveResult:
     delete_count: int
     not_deleted_lead_ids: tuple[int, ...] = ()
     attempts: int = 1
+    direction: Direction = TO_ARCHIVE
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "message": SUCCESS_MESSAGE,
             "select_count": self.select_count,
             "insert_count": self.insert_count,
-            "update_count": self.update_count,
-            "delete_count": self.delete_count,
         }
+        if self.direction.updates:
+            body["update_count"] = self.update_count
+        body["delete_count"] = self.delete_count
         if self.not_deleted_lead_ids:
             body["not_deleted_lead_ids"] = list(self.not_deleted_lead_ids)
         return body
@@ -73,11 +79,13 @@ class _Progress:
     not_deleted: tuple[int, ...] = ()
 
 
-async def archive_leads(pool: aiomysql.Pool, request: ArchiveRequest, *, attempts: int = ATTEMPTS) -> ArchiveResult:
-    """Run the request's steps, retrying deadlocks and lock waits; domain errors change nothing."""
+async def move_leads(
+    pool: aiomysql.Pool, request: ArchiveRequest, direction: Direction = TO_ARCHIVE, *, attempts: int = ATTEMPTS,
+) -> ArchiveResult:
+    """Run the request's steps `direction`'s way, retrying deadlocks and lock waits; refusals change nothing."""
     async with db.connection(pool) as conn:
         try:
-            return await _with_retries(conn, request, attempts)
+            return await _with_retries(conn, request, direction, attempts)
         except (LeadsNotFound, SchemaMismatch) as exc:
             # A refusal is an answer, not a failure: its attempt rolled back and read every result, so the
             # connection is clean and goes back to the pool (an exception passing through is closed with it).
@@ -85,16 +93,18 @@ async def archive_leads(pool: aiomysql.Pool, request: ArchiveRequest, *, attempt
     raise refusal
 
 
-async def _with_retries(conn: aiomysql.Connection, request: ArchiveRequest, attempts: int) -> ArchiveResult:
+async def _with_retries(
+    conn: aiomysql.Connection, request: ArchiveRequest, direction: Direction, attempts: int,
+) -> ArchiveResult:
     kept = _Progress()  # survives attempts only where statements commit one by one
     for attempt in range(1, attempts + 1):
         try:
             tables = await schema.read_tables(conn)
             transactional = _transactional(tables)
             progress = _Progress() if transactional else kept
-            await _run_once(conn, request, tables, transactional, progress)
+            await _run_once(conn, request, direction, tables, transactional, progress)
             return ArchiveResult(len(progress.found), progress.inserted, progress.updated, progress.deleted,
-                                 progress.not_deleted, attempt)
+                                 progress.not_deleted, attempt, direction)
         except pymysql.err.MySQLError as exc:
             code = exc.args[0] if exc.args else None
             if code not in RETRYABLE:
@@ -115,10 +125,10 @@ def _transactional(tables: dict[str, schema.Table]) -> bool:
 
 
 async def _run_once(
-    conn: aiomysql.Connection, request: ArchiveRequest, tables: dict[str, schema.Table], transactional: bool,
-    progress: _Progress,
+    conn: aiomysql.Connection, request: ArchiveRequest, direction: Direction, tables: dict[str, schema.Table],
+    transactional: bool, progress: _Progress,
 ) -> None:
-    if schema.LIVE not in tables:
+    if direction.source not in tables:
         schema.matching_columns(tables)  # raises, naming the missing table
     # Ids outside lead_id's range are no lead, and never reach SQL.
     ids = [i for i in request.lead_ids if 0 <= i <= sql.MAX_LEAD_ID]
@@ -128,23 +138,28 @@ async def _run_once(
             await cur.execute("START TRANSACTION")
         try:
             if ids:
-                count = sql.COUNT_EXISTING_FOR_UPDATE if transactional else sql.COUNT_EXISTING
-                await cur.execute(count.sql(ids))
-                (found,) = await cur.fetchone()
+                found = 0
+                # InnoDB: lock the rows in both tables, in the same order whichever way the leads move.
+                for table in sql.LOCK_ORDER if transactional else (direction.source,):
+                    if table in tables:
+                        await cur.execute(sql.count_existing(table, for_update=transactional).sql(ids))
+                        (count,) = await cur.fetchone()
+                        found = count if table == direction.source else found
                 # Only when some are missing is it worth sending the ids back to say which.
-                progress.found |= set(ids) if found == len(ids) else await _ids(cur, sql.EXISTING.sql(ids))
+                existing = sql.existing(direction.source)
+                progress.found |= set(ids) if found == len(ids) else await _ids(cur, existing.sql(ids))
             missing = [i for i in request.lead_ids if i not in progress.found]
             if missing:
                 raise LeadsNotFound(missing)
-            statements = sql.statements(schema.matching_columns(tables))
+            statements = sql.statements(schema.matching_columns(tables), direction)
             if request.insert_leads:
                 progress.inserted += await cur.execute(statements.insert.sql(ids))
-            if request.update_leads:
+            if request.update_leads and statements.update is not None:
                 progress.updated += await cur.execute(statements.update.sql(ids))
             if request.delete_leads:
                 progress.deleted += await cur.execute(statements.delete.sql(ids))
                 if progress.deleted < len(ids):
-                    remaining = await _ids(cur, sql.EXISTING.sql(ids))
+                    remaining = await _ids(cur, sql.existing(direction.source).sql(ids))
                     progress.not_deleted = tuple(i for i in ids if i in remaining)
             if transactional:
                 await cur.execute("COMMIT")

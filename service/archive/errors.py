@@ -34,8 +34,15 @@ class UnreadableBody(ArchiveError):
     status = 500
 
 
+class BodyTimeout(ArchiveError):
+    """The body did not arrive in time; the connection is closed after the answer."""
+
+    status = 408
+
+
 class LeadsNotFound(ArchiveError):
-    """Some requested lead ids are not in vicidial_list (the last of the documented 400s); nothing changed."""
+    """Some requested lead ids are not in the table they would leave: vicidial_list when archiving, the archive
+    when dearchiving (the last of the documented 400s); nothing changed."""
 
     status = 400
 

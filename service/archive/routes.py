@@ -1,4 +1,4 @@
-"""Wires the archive API into the app: state, metrics, readiness checks and routes."""
+"""Wires the archive and dearchive APIs into the app: state, metrics, readiness checks and routes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from .. import db
 from ..appkeys import DB_POOL, METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
 from . import call_times, handler, schema
 from .errors import SchemaMismatch
+from .direction import DIRECTIONS
 from .office_hours import ViciDialCallTime
-from .openapi import PATH
+from .openapi import PATH, PATHS
 
 
 def setup(app: web.Application) -> None:
@@ -20,11 +21,13 @@ def setup(app: web.Application) -> None:
         office_hours=schedule,
         zone=settings.office_hours_tz,
         metrics=handler.ArchiveMetrics(app[METRICS_REGISTRY]),
+        max_leads=settings.archive_max_leads,
     )
     app[READINESS_CHECKS]["archive_table"] = _archive_table_ready
     if isinstance(schedule, ViciDialCallTime):
         app[READINESS_CHECKS]["office_hours"] = _call_time_ready
-    app.router.add_post(PATH, handler.archive)
+    for direction in DIRECTIONS:
+        app.router.add_post(PATHS[direction], handler.handler(direction))
     app.router.add_get(f"{PATH}/openapi.json", handler.openapi)
 
 

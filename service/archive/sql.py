@@ -1,14 +1,18 @@
-"""The archive's SQL, built from the column list read from information_schema.
+"""The archive's SQL, built from the column list read from information_schema, for either direction.
 
-Three statements do the work, each safe on its own so that MyISAM's lack of transactions does not matter:
+Three statements do the work, each safe on its own so that MyISAM's lack of transactions does not matter
+(the source is the table leads leave: vicidial_list when archiving, the archive when dearchiving):
 
-- insert: copy the requested leads the archive does not have yet;
-- update: overwrite archive rows that differ from vicidial_list, setting every column explicitly (also
-  modify_date, whose ON UPDATE CURRENT_TIMESTAMP would otherwise stamp the time of archiving);
-- delete: ONE statement that removes a lead from vicidial_list only if, at that instant, the archive holds
+- insert: copy the requested leads the destination does not have yet;
+- update (archiving only): overwrite archive rows that differ from vicidial_list, setting every column
+  explicitly (also modify_date, whose ON UPDATE CURRENT_TIMESTAMP would otherwise stamp the time of
+  archiving). Dearchiving never overwrites a lead in vicidial_list;
+- delete: ONE statement that removes a lead from the source only if, at that instant, the destination holds
   a row equal to it in every column, byte for byte and NULL-safely. Text is compared as bytes
   (`CAST(x AS BINARY)`) because collations treat 'a', 'A' and 'a ' as equal; other types compare exactly
   with `<=>`, which also says NULL equals NULL.
+
+In every statement vicidial_list is `l` and the archive is `a`, whichever way the leads move.
 
 Lead ids are validated Python ints and are written into the statements as digits.
 """
@@ -19,6 +23,7 @@ import dataclasses
 import functools
 from collections.abc import Iterable
 
+from .direction import TO_ARCHIVE, Direction
 from .schema import ARCHIVE, KEY, LIVE, Column
 
 # Types whose comparison follows a collation (case, accents, trailing spaces) unless made a byte comparison.
@@ -66,45 +71,60 @@ class Statement:
         return f"{self.head}{id_list(lead_ids)}{self.tail}"
 
 
-_EXISTING = f"SELECT {quote(KEY)} FROM {quote(LIVE)} WHERE {quote(KEY)} IN ("
-EXISTING = Statement(_EXISTING)
-"""The requested ids that are in vicidial_list."""
-_COUNT = f"SELECT COUNT(*) FROM {quote(LIVE)} WHERE {quote(KEY)} IN ("
-COUNT_EXISTING = Statement(_COUNT)
-"""How many of them are (the common case, all of them, needs no list of ids sent back)."""
-COUNT_EXISTING_FOR_UPDATE = Statement(_COUNT, ") FOR UPDATE")
-"""The same, locking those rows until the transaction ends (InnoDB): no writer changes them meanwhile."""
+def existing(table: str = LIVE) -> Statement:
+    """The requested ids that are in `table`."""
+    return Statement(f"SELECT {quote(KEY)} FROM {quote(table)} WHERE {quote(KEY)} IN (")
+
+
+def count_existing(table: str = LIVE, *, for_update: bool = False) -> Statement:
+    """How many of them are (the common case, all of them, needs no list of ids sent back); `for_update`
+    also locks those rows until the transaction ends (InnoDB): no writer changes them meanwhile."""
+    return Statement(f"SELECT COUNT(*) FROM {quote(table)} WHERE {quote(KEY)} IN (",
+                     ") FOR UPDATE" if for_update else ")")
+
+
+EXISTING = existing(LIVE)
+COUNT_EXISTING = count_existing(LIVE)
+COUNT_EXISTING_FOR_UPDATE = count_existing(LIVE, for_update=True)
+LOCK_ORDER = (LIVE, ARCHIVE)
+"""The order a transaction locks the requested rows in, whichever way it moves them, so that an archive and
+a dearchive of the same leads wait for each other instead of deadlocking."""
+_ALIAS = {LIVE: "l", ARCHIVE: "a"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Statements:
     insert: Statement
-    update: Statement
+    update: Statement | None  # None: this direction never overwrites the destination
     delete: Statement
 
 
 @functools.lru_cache(maxsize=16)
-def statements(columns: tuple[Column, ...]) -> Statements:
-    """The archive's statements for these columns (cached: the columns rarely change)."""
-    live, archive, key = quote(LIVE), quote(ARCHIVE), quote(KEY)
+def statements(columns: tuple[Column, ...], direction: Direction = TO_ARCHIVE) -> Statements:
+    """The statements that move leads `direction`'s way for these columns (cached: columns rarely change)."""
+    source, destination, key = quote(direction.source), quote(direction.destination), quote(KEY)
+    s, d = _ALIAS[direction.source], _ALIAS[direction.destination]
     names = ", ".join(quote(c.name) for c in columns)
-    selected = ", ".join(f"l.{quote(c.name)}" for c in columns)
-    assignments = ", ".join(f"a.{quote(c.name)} = l.{quote(c.name)}" for c in columns if c.name != KEY)
+    selected = ", ".join(f"{s}.{quote(c.name)}" for c in columns)
+    assignments = ", ".join(f"{d}.{quote(c.name)} = {s}.{quote(c.name)}" for c in columns if c.name != KEY)
     equal = columns_equal(columns)
+    update = None
+    if direction.updates:
+        update = Statement(
+            f"UPDATE {destination} AS {d} JOIN {source} AS {s} ON {s}.{key} = {d}.{key} SET {assignments}"
+            f" WHERE {d}.{key} IN (",
+            f") AND NOT ({equal})",
+        )
     return Statements(
         insert=Statement(
-            f"INSERT INTO {archive} ({names}) SELECT {selected} FROM {live} AS l"
-            f" WHERE l.{key} IN (",
-            f") AND NOT EXISTS (SELECT 1 FROM {archive} AS x WHERE x.{key} = l.{key})",
+            f"INSERT INTO {destination} ({names}) SELECT {selected} FROM {source} AS {s}"
+            f" WHERE {s}.{key} IN (",
+            f") AND NOT EXISTS (SELECT 1 FROM {destination} AS x WHERE x.{key} = {s}.{key})",
         ),
-        update=Statement(
-            f"UPDATE {archive} AS a JOIN {live} AS l ON l.{key} = a.{key} SET {assignments}"
-            f" WHERE a.{key} IN (",
-            f") AND NOT ({equal})",
-        ),
+        update=update,
         delete=Statement(
-            f"DELETE l FROM {live} AS l JOIN {archive} AS a ON a.{key} = l.{key}"
-            f" WHERE l.{key} IN (",
+            f"DELETE {s} FROM {source} AS {s} JOIN {destination} AS {d} ON {d}.{key} = {s}.{key}"
+            f" WHERE {s}.{key} IN (",
             f") AND {equal}",
         ),
     )

@@ -21,17 +21,28 @@ API_KEY = "test-archive-key-0123456789"
 KEY_ENTRY = f"tester:{hashlib.sha256(API_KEY.encode()).hexdigest()}"
 AUTH = {"Authorization": f"Key={API_KEY}", "Content-Type": "application/json"}
 PATH = "/vicidial/leads/archive"
+DEARCHIVE_PATH = "/vicidial/leads/dearchive"
 
 
 def body(lead_ids: Any, insert: bool = True, update: bool = True, delete: bool = True) -> str:
-    """A request body, all three steps on unless said."""
+    """An archive request body, all three steps on unless said."""
     return json.dumps({"insert_leads": insert, "update_leads": update, "delete_leads": delete, "lead_ids": lead_ids})
 
 
-async def post(client: Any, data: Any, headers: dict[str, str] = AUTH) -> tuple[int, Any]:
-    """POST to the archive API: the HTTP status and the JSON answer."""
-    resp = await client.post(PATH, data=data, headers=headers)
+def dearchive_body(lead_ids: Any, insert: bool = True, delete: bool = True) -> str:
+    """A dearchive request body, both steps on unless said."""
+    return json.dumps({"insert_leads": insert, "delete_leads": delete, "lead_ids": lead_ids})
+
+
+async def post(client: Any, data: Any, headers: dict[str, str] = AUTH, path: str = PATH) -> tuple[int, Any]:
+    """POST to the archive API (or another path): the HTTP status and the JSON answer."""
+    resp = await client.post(path, data=data, headers=headers)
     return resp.status, await resp.json()
+
+
+async def dearchive(client: Any, data: Any, headers: dict[str, str] = AUTH) -> tuple[int, Any]:
+    """POST to the dearchive API: the HTTP status and the JSON answer."""
+    return await post(client, data, headers, DEARCHIVE_PATH)
 
 
 @dataclasses.dataclass

@@ -341,9 +341,10 @@ async def test_metrics_count_requests_and_leads(client, fresh_db) -> None:
     await post(client, body(fresh_db.add_leads(3)))
     await post(client, body([]))
     text = await (await client.get("/metrics")).text()
-    assert 'archive_requests_total{status="200"} 1.0' in text
-    assert 'archive_requests_total{status="400"} 1.0' in text
-    assert 'archive_leads_total{action="deleted"} 3.0' in text
+    assert f'archive_requests_total{{route="{PATH}",status="200"}} 1.0' in text
+    assert f'archive_requests_total{{route="{PATH}",status="400"}} 1.0' in text
+    assert 'archive_leads_total{action="deleted",direction="archive"} 3.0' in text
+    assert 'archive_batch_seconds_count{direction="archive"} 1.0' in text
 
 
 async def test_openapi_document_is_served(client, fresh_db) -> None:

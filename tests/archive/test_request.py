@@ -119,3 +119,38 @@ def test_unreadable_bodies_say_what_and_where(body, message) -> None:
 
 def test_byte_order_mark_is_tolerated() -> None:
     assert parse_request(b"\xef\xbb\xbf" + raw(**VALID, lead_ids=[1])).lead_ids == (1,)
+
+
+@pytest.mark.parametrize("body, key, where", [
+    (b'{"delete_leads": true, "delete_leads": false}', "delete_leads", "line 1, position 24"),
+    # The same key spelled with an escape is the same key.
+    (b'{"lead_ids": [1],\n  "lead_\\u0069ds": [2]}', "lead_ids", "line 2, position 3"),
+    # Inside a nested object, after a string value that looks like a key, and beside an array of strings.
+    (b'{"a": ["x", "x"], "b": {"k": "\\"k\\"", "k": 1}}', "k", "line 1, position 39"),
+    # Reading order decides: the outer object's duplicate comes first, though the inner object closes first.
+    (b'{"a": 1, "a": {"b": 1, "b": 2}}', "a", "line 1, position 10"),
+    (b'{"\xc3\xb8": 1, "\xc3\xb8": 2}', "\u00f8", "line 1, position 10"),
+])
+def test_a_key_given_twice_is_refused_naming_it(body, key, where) -> None:
+    with pytest.raises(UnreadableBody) as caught:
+        parse_request(body)
+    assert caught.value.message == (f"request body is not valid JSON: the key {json.dumps(key, ensure_ascii=False)}"
+                                    f" appears twice in one object, at {where} the second time")
+    assert caught.value.status == 500
+
+
+def test_the_dearchive_checks_no_update_leads_and_ignores_one_sent() -> None:
+    from service.archive.direction import FROM_ARCHIVE
+
+    assert parse_request(raw(insert_leads=True, delete_leads=False, lead_ids=[1]), FROM_ARCHIVE) == \
+        ArchiveRequest(True, False, False, (1,))
+    assert parse_request(raw(insert_leads=True, update_leads=True, delete_leads=True, lead_ids=[1]), FROM_ARCHIVE) \
+        == ArchiveRequest(True, False, True, (1,))
+    with pytest.raises(InvalidRequest, match="^delete_leads must be a boolean value$"):
+        parse_request(raw(insert_leads=True, update_leads="no", lead_ids=[1]), FROM_ARCHIVE)
+
+
+def test_the_limit_is_the_one_given() -> None:
+    assert len(parse_request(raw(**VALID, lead_ids=list(range(7))), max_leads=7).lead_ids) == 7
+    with pytest.raises(InvalidRequest, match="^lead_ids cannot exceed 6 values$"):
+        parse_request(raw(**VALID, lead_ids=list(range(7))), max_leads=6)

@@ -115,3 +115,22 @@ def test_key_column_is_required() -> None:
     problems, names = differences(Table("vicidial_list", None, COLUMNS[1:]),
                                   Table("vicidial_list_archive", None, COLUMNS[1:]))
     assert problems == ["both tables need a lead_id column"] and names == ["lead_id"]
+
+
+def test_dearchive_statements_mirror_the_archives() -> None:
+    from service.archive.direction import FROM_ARCHIVE
+
+    built = sql.statements(COLUMNS, FROM_ARCHIVE)
+    insert = built.insert.sql([2, 1])
+    assert insert.startswith("INSERT INTO `vicidial_list` (`lead_id`, `modify_date`, `last_name`,"
+                             " `called_since_last_reset`, `rank`, `odd``name`) SELECT a.`lead_id`, a.`modify_date`,")
+    assert insert.endswith("FROM `vicidial_list_archive` AS a WHERE a.`lead_id` IN (1, 2) AND NOT EXISTS"
+                           " (SELECT 1 FROM `vicidial_list` AS x WHERE x.`lead_id` = a.`lead_id`)")
+    assert built.update is None  # a lead in vicidial_list is never overwritten
+    delete = built.delete.sql([7, 8])
+    assert delete == ("DELETE a FROM `vicidial_list_archive` AS a JOIN `vicidial_list` AS l ON l.`lead_id` = a.`lead_id`"
+                      f" WHERE a.`lead_id` IN (7, 8) AND {sql.columns_equal(COLUMNS)}")
+    # Both directions lock vicidial_list's rows first.
+    assert sql.LOCK_ORDER == ("vicidial_list", "vicidial_list_archive")
+    assert sql.count_existing("vicidial_list_archive", for_update=True).sql([1]) == \
+        "SELECT COUNT(*) FROM `vicidial_list_archive` WHERE `lead_id` IN (1) FOR UPDATE"
