@@ -17,7 +17,7 @@ def test_it_was_written_for_the_installed_aiomysql() -> None:
 
 def test_another_aiomysql_is_refused_at_import(monkeypatch) -> None:
     monkeypatch.setattr(aiomysql, "__version__", "0.4.0")
-    with pytest.raises(ImportError, match="written for aiomysql 0.3.2, found 0.4.0"):
+    with pytest.raises(ImportError, match=r"written for aiomysql 0\.3\.2, found 0\.4\.0"):
         importlib.reload(aiomysql_internals)
     monkeypatch.undo()
     importlib.reload(aiomysql_internals)

@@ -181,7 +181,7 @@ def _lead_counts(result: archiver.ArchiveResult) -> list[tuple[str, int]]:
     counts = [("selected", result.select_count), ("inserted", result.insert_count)]
     if result.direction.updates:
         counts.append(("updated", result.update_count))
-    return counts + [("deleted", result.delete_count), ("not_deleted", len(result.not_deleted_lead_ids))]
+    return [*counts, ("deleted", result.delete_count), ("not_deleted", len(result.not_deleted_lead_ids))]
 
 
 def _detail(result: archiver.ArchiveResult) -> str:

@@ -146,11 +146,11 @@ def test_the_dearchive_checks_no_update_leads_and_ignores_one_sent() -> None:
         ArchiveRequest(True, False, False, (1,))
     assert parse_request(raw(insert_leads=True, update_leads=True, delete_leads=True, lead_ids=[1]), FROM_ARCHIVE) \
         == ArchiveRequest(True, False, True, (1,))
-    with pytest.raises(InvalidRequest, match="^delete_leads must be a boolean value$"):
+    with pytest.raises(InvalidRequest, match=r"^delete_leads must be a boolean value$"):
         parse_request(raw(insert_leads=True, update_leads="no", lead_ids=[1]), FROM_ARCHIVE)
 
 
 def test_the_limit_is_the_one_given() -> None:
     assert len(parse_request(raw(**VALID, lead_ids=list(range(7))), max_leads=7).lead_ids) == 7
-    with pytest.raises(InvalidRequest, match="^lead_ids cannot exceed 6 values$"):
+    with pytest.raises(InvalidRequest, match=r"^lead_ids cannot exceed 6 values$"):
         parse_request(raw(**VALID, lead_ids=list(range(7))), max_leads=6)

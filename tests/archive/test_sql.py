@@ -128,7 +128,8 @@ def test_dearchive_statements_mirror_the_archives() -> None:
                            " (SELECT 1 FROM `vicidial_list` AS x WHERE x.`lead_id` = a.`lead_id`)")
     assert built.update is None  # a lead in vicidial_list is never overwritten
     delete = built.delete.sql([7, 8])
-    assert delete == ("DELETE a FROM `vicidial_list_archive` AS a JOIN `vicidial_list` AS l ON l.`lead_id` = a.`lead_id`"
+    assert delete == ("DELETE a FROM `vicidial_list_archive` AS a JOIN `vicidial_list` AS l"
+                      " ON l.`lead_id` = a.`lead_id`"
                       f" WHERE a.`lead_id` IN (7, 8) AND {sql.columns_equal(COLUMNS)}")
     # Both directions lock vicidial_list's rows first.
     assert sql.LOCK_ORDER == ("vicidial_list", "vicidial_list_archive")
