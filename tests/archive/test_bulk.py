@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from service.archive import bulk, pacing
+from service.archive import archiver, bulk, pacing
 from service.archive.direction import TO_ARCHIVE
 from service.archive.selection import Selection
 
@@ -167,7 +167,7 @@ async def test_a_lead_changed_during_the_run_stays_and_is_reported(fresh_db, mon
     ids = fresh_db.add_leads(300)
     changed = ids[150]
     pool = await service_db.create_pool(fresh_db.config, minsize=0, maxsize=2)
-    original_move = bulk.archiver.move_leads
+    original_move = archiver.move_leads
     done: list[int] = []
 
     async def move_then_change(pool_, request, direction):
@@ -180,7 +180,7 @@ async def test_a_lead_changed_during_the_run_stays_and_is_reported(fresh_db, mon
             return await original_move(pool_, type(request)(False, False, True, request.lead_ids), direction)
         return await original_move(pool_, request, direction)
 
-    monkeypatch.setattr(bulk.archiver, "move_leads", move_then_change)
+    monkeypatch.setattr(archiver, "move_leads", move_then_change)
     try:
         summary = await bulk.run(pool, TO_ARCHIVE, Selection(list_id=LIST), pacing.Pacer(0.05, 500),
                                  io.StringIO(), tty=False)

@@ -52,6 +52,7 @@ def test_statements() -> None:
                              " `called_since_last_reset`, `rank`, `odd``name`) SELECT l.`lead_id`,")
     assert "WHERE l.`lead_id` IN (1, 2) AND NOT EXISTS (SELECT 1 FROM `vicidial_list_archive` AS x" in insert
 
+    assert built.update is not None
     update = built.update.sql([7])
     # Every column is set explicitly, modify_date too, so the archive's ON UPDATE does not stamp "now".
     for column in COLUMNS[1:]:
