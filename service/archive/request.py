@@ -1,10 +1,11 @@
 """The archive and dearchive request body: JSON text in, an `ArchiveRequest` or the documented error out.
 
-Checks run in the documented order (README, "Order of checks") and the first failure answers: insert_leads, update_leads, delete_leads
-(booleans; the dearchive has no update_leads and ignores one sent), then lead_ids (integers only, at least
-1, at most ARCHIVE_MAX_LEADS, no duplicates). Whether the ids exist is asked of the database later.
-Integers are JSON integers: "7", 7.0, true, null, arrays and objects in lead_ids are type errors, reported
-back as given. An object naming a key twice is refused, as JSON that cannot be read unambiguously.
+Checks run in the documented order (README, "Order of checks") and the first failure answers: insert_leads,
+update_leads, delete_leads (booleans; the dearchive has no update_leads and ignores one sent), then lead_ids
+(integers only, at least 1, at most ARCHIVE_MAX_LEADS, no duplicates). Whether the ids exist is asked of the
+database later. Integers are JSON integers: "7", 7.0, true, null, arrays and objects in lead_ids are type
+errors, reported back as given. An object naming a key twice is refused, as JSON that cannot be read
+unambiguously.
 """
 
 from __future__ import annotations
