@@ -95,11 +95,12 @@ def _batches(ids: list[int]) -> list[list[int]]:
 
 
 async def _bare_slice(cur: aiomysql.Cursor, statements: sql.Statements, ids: list[int]) -> float:
-    """The same insert, update (archiving only) and delete statements, one batch after another on one connection."""
+    """The API's insert, update (archiving, when some copy existed before) and delete statements, one batch after
+    another on one connection."""
     started = time.perf_counter()
     for batch in _batches(ids):
-        await cur.execute(statements.insert.sql(batch))
-        if statements.update is not None:
+        inserted = await cur.execute(statements.insert.sql(batch))
+        if statements.update is not None and inserted < len(batch):  # as the API: no copy existed, none to update
             await cur.execute(statements.update.sql(batch))
         await cur.execute(statements.delete.sql(batch))
     return time.perf_counter() - started

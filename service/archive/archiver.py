@@ -158,9 +158,14 @@ async def _run_once(
             if missing:
                 raise LeadsNotFound(missing)
             statements = sql.statements(schema.matching_columns(tables), direction)
+            inserted = 0
             if request.insert_leads:
-                progress.inserted += await cur.execute(statements.insert.sql(ids))
-            if request.update_leads and statements.update is not None:
+                inserted = await cur.execute(statements.insert.sql(ids))
+                progress.inserted += inserted
+            # When the insert has just copied every lead, no copy existed before it: nothing to update. (On MyISAM
+            # a lead the dialer changes right after its copy then fails the delete's comparison and stays, for
+            # the next request; one statement fewer holds vicidial_list.)
+            if request.update_leads and statements.update is not None and inserted < len(ids):
                 progress.updated += await cur.execute(statements.update.sql(ids))
             if request.delete_leads:
                 progress.deleted += await cur.execute(statements.delete.sql(ids))

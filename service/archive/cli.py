@@ -11,6 +11,7 @@ import pymysql
 
 from .. import db
 from ..config import Settings
+from ..runtime import settings_or_exit
 from . import bulk, selection as sel
 from .api_keys import new_key
 from .direction import FROM_ARCHIVE, TO_ARCHIVE, Direction
@@ -84,8 +85,6 @@ def run_bulk(args: argparse.Namespace) -> int:
     if args.max_stall_ms <= 0:
         print(f"{direction.name}: --max-stall-ms must be a positive number of milliseconds", file=sys.stderr)
         return 2
-    from ..cli import settings_or_exit  # service.cli imports this module
-
     settings = settings_or_exit()
     try:
         return asyncio.run(_bulk(settings, direction, chosen, args))

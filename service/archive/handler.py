@@ -37,6 +37,7 @@ log = logging.getLogger("service.archive")
 
 UNAUTHORIZED = "unable to validate api user"
 OFFICE_HOURS = "api cannot be executed during office hours time condition"
+CLIENT_CLOSED_REQUEST = 499
 BODY_TIMEOUT = 10.0
 """Seconds a client has to send the whole body once its headers are in."""
 _SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -116,8 +117,9 @@ async def _handle(request: web.Request, direction: Direction) -> web.Response:
         return response
     except ClientAbort:
         _client_abort(outcome, state, route)
-        # The handler's answer would reach no one; an empty one spares the error middleware a "500".
-        return web.Response(status=400)
+        # The answer would reach no one; an empty one spares the error middleware a "500", and 499 (nginx's
+        # "client closed request") is what the access log shows.
+        return web.Response(status=CLIENT_CLOSED_REQUEST)
     except asyncio.CancelledError:
         # A server started with handler_cancellation cancels the handler when its client leaves.
         if request.transport is None or request.transport.is_closing():

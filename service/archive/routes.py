@@ -7,8 +7,8 @@ from aiohttp import web
 from .. import db
 from ..appkeys import DB_POOL, METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
 from . import call_times, handler, schema
-from .errors import SchemaMismatch
 from .direction import DIRECTIONS
+from .errors import SchemaMismatch
 from .office_hours import ViciDialCallTime
 from .openapi import PATH, PATHS
 
