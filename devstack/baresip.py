@@ -27,6 +27,8 @@ CONFIG_DIR = STATE / "baresip"
 RECORDINGS = STATE / "baresip" / "recordings"
 PROMPT = STATE / "baresip" / "customer.wav"
 MODULES = "/usr/lib/baresip/modules"
+# baresip hangs up when the prompt ends: calls to the plain phone last at most this long.
+PROMPT_SECONDS = 20 * 60
 
 
 def config(prompt: Path, recordings: Path) -> str:
@@ -60,18 +62,28 @@ def account(kamailio_udp: tuple[str, int]) -> str:
             "audio_codecs=PCMU/8000/1,PCMA/8000/1;medianat=;mediaenc=\n")
 
 
-def write_prompt(path: Path, seconds: float = 30.0, rate: int = 8000) -> None:
-    """An 8 kHz mono WAV that is never silent: a 440 Hz tone rising and falling in level (a stand-in voice)."""
-    frames = bytearray()
-    for i in range(int(seconds * rate)):
+def write_prompt(path: Path, seconds: float = PROMPT_SECONDS, rate: int = 8000) -> None:
+    """An 8 kHz mono WAV that is never silent: a 440 Hz tone rising and falling in level (a stand-in voice).
+
+    baresip ends a call when its source file ends (aufile has no loop), so the prompt is long; the pattern
+    repeats every 2 s, so one period is computed and repeated.
+    """
+    period = bytearray()
+    for i in range(2 * rate):
         t = i / rate
         level = 0.25 + 0.2 * math.sin(2 * math.pi * 0.5 * t)
-        frames += struct.pack("<h", int(32767 * level * math.sin(2 * math.pi * 440 * t)))
+        period += struct.pack("<h", int(32767 * level * math.sin(2 * math.pi * 440 * t)))
+    whole, rest = divmod(int(seconds * rate), 2 * rate)
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(bytes(frames))
+        out.writeframes(bytes(period) * whole + bytes(period[:2 * rest]))
+
+
+def wave_seconds(path: Path) -> float:
+    with wave.open(str(path)) as prompt:
+        return prompt.getnframes() / prompt.getframerate()
 
 
 def command(config_dir: Path) -> list[str]:
@@ -84,7 +96,7 @@ def start(kamailio_udp: tuple[str, int]) -> bool:
     install.ensure_packages({"baresip": ["baresip-core"]})
     RECORDINGS.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
-    if not PROMPT.exists():
+    if not PROMPT.exists() or wave_seconds(PROMPT) < PROMPT_SECONDS:
         write_prompt(PROMPT)
     (CONFIG_DIR / "config").write_text(config(PROMPT, RECORDINGS))
     (CONFIG_DIR / "accounts").write_text(account(kamailio_udp))

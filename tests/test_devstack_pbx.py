@@ -25,11 +25,11 @@ def test_netstrings_split_across_reads_and_joined_in_one() -> None:
 
 def test_the_prompt_is_an_8_khz_mono_wav_that_is_never_silent(tmp_path) -> None:
     path = tmp_path / "prompt.wav"
-    baresip.write_prompt(path, seconds=2)
+    baresip.write_prompt(path, seconds=2.5)
     with wave.open(str(path)) as prompt:
         assert (prompt.getframerate(), prompt.getnchannels(), prompt.getsampwidth()) == (8000, 1, 2)
         samples = array.array("h", prompt.readframes(prompt.getnframes()))
-    assert len(samples) == 16000
+    assert len(samples) == 20000 and baresip.wave_seconds(path) == 2.5
     for start in range(0, len(samples), 800):  # every 100 ms carries signal
         assert max(abs(x) for x in samples[start:start + 800]) > 1000
 
