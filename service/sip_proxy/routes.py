@@ -20,15 +20,17 @@ from .limits import PerKeyLimit
 from .phone_lookup import PhoneRouter
 from .phone_routes import Refusal
 from .session import Session
-from .relay import (
-    CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN, MAX_FRAME, Relay, connect_upstream, enable_keepalive,
-)
+from .relay import aiohttp_internals
+from .relay.core import MAX_FRAME
+from .relay.protocols import Relay, enable_keepalive
+from .relay.upstream import UpstreamTarget, open_upstream
 from .stats import RelayCollector, RelayStats
 from .turn_reaper import ReaperCollector, TurnReaper, reaper_context
+from .wsframe import CloseCode
 
 log = logging.getLogger("service.sip_proxy")
 
-RELAYS = web.AppKey("sip_relays", set)  # set[Relay]: every open session, so shutdown can close them all
+RELAYS = web.AppKey("sip_relays", set[Relay])  # every open session, so shutdown can close them all
 STATS = web.AppKey("sip_relay_stats", RelayStats)
 DEADLINES = web.AppKey("sip_relay_deadlines", Deadlines)
 PHONE_ROUTER = web.AppKey("sip_phone_router", PhoneRouter)  # SIP_UPSTREAM=vicidial
@@ -80,7 +82,7 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
                           request.remote, route.message)
             raise ApiError(route.status, route.body())
         url = route.url
-    upstream = await connect_upstream(url, request.remote, app[UPSTREAM_TLS])
+    upstream = await open_upstream(UpstreamTarget.for_url(url, app[UPSTREAM_TLS]), request.remote)
     transport = request.transport
     if transport is None or transport.is_closing():  # the browser left while the PBX was being reached
         if upstream is not None:
@@ -89,13 +91,12 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
         return web.Response(status=499, reason="Client Closed Request")
     if upstream is None:
         await browser.prepare(request)
-        stats.close(CLOSE_TRY_AGAIN)
-        await browser.close(code=CLOSE_TRY_AGAIN, message=b"upstream unavailable")
+        stats.close(CloseCode.TRY_AGAIN_LATER)
+        await browser.close(code=CloseCode.TRY_AGAIN_LATER, message=b"upstream unavailable")
         return browser
 
-    aiohttp_protocol = request.protocol
     relay = Relay(session, stats, upstream)
-    relay.attach_browser(transport)  # type: ignore[arg-type]
+    relay.attach_browser(aiohttp_internals.take_over(request, relay.browser))
     relays = app[RELAYS]
     relays.add(relay)
     stats.sessions_total += 1
@@ -109,8 +110,7 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
         raise
     finally:
         relays.discard(relay)
-        # aiohttp never saw its socket close (the relay's protocol did): tell it, so it forgets the connection.
-        aiohttp_protocol.connection_lost(None)
+        aiohttp_internals.release(request)  # aiohttp never saw its socket close (the relay's protocol did)
     # Only aiohttp's bookkeeping: the socket is closed already, so no frame is written.
     await browser.close()
     return browser
@@ -168,7 +168,7 @@ async def close_sessions(app: web.Application) -> None:
     """On shutdown, before handlers are cancelled: close every session with 1001 (going away)."""
     relays = list(app[RELAYS])
     for relay in relays:
-        relay.finish(CLOSE_GOING_AWAY, b"server shutting down")
+        relay.finish(CloseCode.GOING_AWAY, b"server shutting down")
     if relays:
         await asyncio.wait([relay.done for relay in relays], timeout=5)
 

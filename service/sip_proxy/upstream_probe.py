@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from .handshake import MAX_RESPONSE_HEAD, HandshakeError, check_response, new_key, request_bytes
 from .upstream_tls import describe_failure
-from .wsframe import OP_CLOSE, close_payload, encode
+from .wsframe import CloseCode, Opcode, close_payload, encode
 
 PROBE_TIMEOUT = 3.0
 
@@ -31,7 +31,7 @@ async def probe(url: str, tls: ssl.SSLContext | None, timeout: float = PROBE_TIM
             writer.write(request_bytes(url, key))
             head = await reader.readuntil(b"\r\n\r\n")
             check_response(head[:-4], key)
-            writer.write(encode(OP_CLOSE, close_payload(1000), mask=True))
+            writer.write(encode(Opcode.CLOSE, close_payload(CloseCode.NORMAL), mask=True))
             await writer.drain()
     except HandshakeError as exc:
         return f"{where}: {exc}"

@@ -3,23 +3,56 @@
 `FrameReader.feed` cuts a byte stream into frames without copying payloads it does not have to; `encode`
 builds a frame. The relay forwards a browser's frames to the PBX as they came (a browser's frames are
 masked, which is exactly what a client must send), so only inspection needs `unmask`.
+
+`Opcode` and `CloseCode` are the one vocabulary of opcodes and close codes (the relay's own 4001 included).
+Unmasking is pure Python here; `use_mask_helper` swaps in a faster in-place helper (the service installs
+aiohttp's C one, see relay/aiohttp_internals.py), so this module itself imports no library.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import struct
+from collections.abc import Callable
 
-try:  # aiohttp's C helper (aiohttp is pinned): ten times faster than the pure-Python fallback below.
-    from aiohttp._websocket.helpers import websocket_mask as _mask_in_place
-except ImportError:  # pragma: no cover
-    _mask_in_place = None
 
-OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-CONTROL_OPCODES = (OP_CLOSE, OP_PING, OP_PONG)
+class Opcode(enum.IntEnum):
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
 
-PROTOCOL_ERROR = 1002
-MESSAGE_TOO_BIG = 1009
+
+class CloseCode(enum.IntEnum):
+    """RFC 6455 section 7.4.1 codes, and the relay's own (4000-4999 is for applications)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    NO_STATUS = 1005  # never sent: a Close frame without a code reads as this
+    ABNORMAL = 1006  # never sent
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013
+    TLS_HANDSHAKE = 1015  # never sent
+    SESSION_EXPIRED = 4001
+
+
+CONTROL_OPCODES = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))
+
+MaskHelper = Callable[[bytes, bytearray], None]
+"""Masks `data` in place with the 4-byte `key`: helper(key, data)."""
+_mask_in_place: MaskHelper | None = None
+
+
+def use_mask_helper(helper: MaskHelper | None) -> None:
+    """Unmask with `helper` from now on (None: the pure-Python code below)."""
+    global _mask_in_place
+    _mask_in_place = helper
 
 _LEN16 = struct.Struct("!BBH")
 _LEN64 = struct.Struct("!BBQ")
@@ -28,7 +61,7 @@ _LEN64 = struct.Struct("!BBQ")
 class FrameError(Exception):
     """The peer broke the framing rules; `code` is the close code to answer with."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: CloseCode, reason: str) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
@@ -69,7 +102,7 @@ def close_payload(code: int, reason: bytes = b"") -> bytes:
 
 def parse_close(payload: bytes) -> int:
     """The code of a Close frame's (unmasked) payload; 1005 (no status) when it has none."""
-    return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+    return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else CloseCode.NO_STATUS
 
 
 # A frame as the reader returns it: (first byte, payload as sent, masking key or None, the whole frame).
@@ -99,10 +132,10 @@ class FrameReader:
         while end - pos >= 2:
             first, second = buffer[pos], buffer[pos + 1]
             if first & 0x70:
-                raise FrameError(PROTOCOL_ERROR, "reserved bits set (no extension was negotiated)")
+                raise FrameError(CloseCode.PROTOCOL_ERROR, "reserved bits set (no extension was negotiated)")
             opcode = first & 0x0F
             if bool(second & 0x80) != self.masked:
-                raise FrameError(PROTOCOL_ERROR, "client frames must be masked, server frames not")
+                raise FrameError(CloseCode.PROTOCOL_ERROR, "client frames must be masked, server frames not")
             length = second & 0x7F
             header = 2
             if length == 126:
@@ -117,11 +150,11 @@ class FrameReader:
                 header = 10
             if opcode >= 8:
                 if length > 125 or not first & 0x80 or opcode not in CONTROL_OPCODES:
-                    raise FrameError(PROTOCOL_ERROR, "bad control frame")
+                    raise FrameError(CloseCode.PROTOCOL_ERROR, "bad control frame")
             elif opcode > 2:
-                raise FrameError(PROTOCOL_ERROR, f"unknown opcode {opcode}")
+                raise FrameError(CloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode}")
             elif length > self.max_size:
-                raise FrameError(MESSAGE_TOO_BIG, "message too big")
+                raise FrameError(CloseCode.MESSAGE_TOO_BIG, "message too big")
             key = None
             if self.masked:
                 key = buffer[pos + header:pos + header + 4]

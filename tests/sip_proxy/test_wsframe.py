@@ -11,7 +11,7 @@ def test_encode_and_read_back_masked_and_unmasked():
     for size in (0, 5, 125, 126, 65535, 65536):
         payload = os.urandom(size)
         for mask in (True, False):
-            frame = wsframe.encode(wsframe.OP_TEXT, payload, mask=mask)
+            frame = wsframe.encode(wsframe.Opcode.TEXT, payload, mask=mask)
             (first, body, key, raw), = FrameReader(masked=mask, max_size=1 << 20).feed(frame)
             assert first == 0x81 and raw == frame
             assert wsframe.unmask(body, key) == payload
@@ -19,7 +19,7 @@ def test_encode_and_read_back_masked_and_unmasked():
 
 
 def test_frames_split_anywhere_and_joined_are_read_alike():
-    frames = [wsframe.encode(wsframe.OP_TEXT, f"message {i}".encode() * i, mask=True) for i in range(1, 6)]
+    frames = [wsframe.encode(wsframe.Opcode.TEXT, f"message {i}".encode() * i, mask=True) for i in range(1, 6)]
     stream = b"".join(frames)
     for cut in range(1, len(stream)):
         reader = FrameReader(masked=True, max_size=1024)

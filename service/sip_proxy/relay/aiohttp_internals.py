@@ -1,0 +1,44 @@
+"""Every use the relay makes of aiohttp's private internals, in one place, for the one version they were read in.
+
+The relay lets aiohttp check and answer the browser's WebSocket handshake, then takes the socket over so
+that each frame is handled in its own protocol's `data_received` (see protocols.py). That needs two things
+aiohttp does not offer publicly:
+- the socket is handed to the relay's protocol before aiohttp writes the 101 (`transport.set_protocol`), so
+  no frame the browser sends after reading the 101 can reach aiohttp's own WebSocket reader;
+- aiohttp never sees the socket close (the relay's protocol does), so it is told by hand
+  (`connection_lost(None)` on its request handler), or it would keep the connection in its books.
+And it unmasks browser frames with aiohttp's C helper (`websocket_mask`), ten times faster than pure Python;
+importing this module installs it in wsframe.
+
+aiohttp is pinned in pyproject.toml; on another version this module refuses to load rather than guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+import aiohttp
+from aiohttp import web
+from aiohttp._websocket.helpers import websocket_mask
+
+from .. import wsframe
+
+WRITTEN_FOR = "3.14.5"
+if aiohttp.__version__ != WRITTEN_FOR:  # not an assert: python -O must not skip it
+    raise ImportError(f"service/sip_proxy/relay/aiohttp_internals.py was written for aiohttp {WRITTEN_FOR}, "
+                      f"not {aiohttp.__version__}: check each use against the new version's sources")
+
+wsframe.use_mask_helper(websocket_mask)
+
+
+def take_over(request: web.Request, protocol: asyncio.Protocol) -> asyncio.Transport:
+    """Give the browser's socket to `protocol` (call before `WebSocketResponse.prepare` writes the 101)."""
+    transport = cast(asyncio.Transport, request.transport)  # aiohttp's handler runs over a stream transport
+    transport.set_protocol(protocol)
+    return transport
+
+
+def release(request: web.Request) -> None:
+    """Tell aiohttp's request handler that the socket it no longer reads is gone, so it forgets it."""
+    request.protocol.connection_lost(None)
