@@ -113,12 +113,13 @@ Frame = tuple[int, bytes, "bytes | None", bytes]
 class FrameReader:
     """Frames from a byte stream. `masked` is what the peer must do (browsers mask, servers do not)."""
 
-    __slots__ = ("masked", "max_size", "_buffer")
+    __slots__ = ("masked", "max_size", "_buffer", "_mask_bit")
 
     def __init__(self, *, masked: bool, max_size: int) -> None:
         self.masked = masked
         self.max_size = max_size
         self._buffer = b""
+        self._mask_bit = 0x80 if masked else 0
 
     @property
     def pending(self) -> bool:
@@ -126,28 +127,36 @@ class FrameReader:
         return bool(self._buffer)
 
     def feed(self, data: bytes) -> list[Frame]:
+        """The whole frames `data` completes (kept: the start of the next one). Raises `FrameError`.
+
+        Called for every read of every relay leg: one pass, no copy of `data` when it holds whole frames
+        only (a frame's `raw` is then `data` itself, or a slice of it).
+        """
         buffer = self._buffer + data if self._buffer else data
         frames: list[Frame] = []
         pos, end = 0, len(buffer)
+        mask_bit = self._mask_bit
         while end - pos >= 2:
-            first, second = buffer[pos], buffer[pos + 1]
+            first = buffer[pos]
+            second = buffer[pos + 1]
             if first & 0x70:
                 raise FrameError(CloseCode.PROTOCOL_ERROR, "reserved bits set (no extension was negotiated)")
-            opcode = first & 0x0F
-            if bool(second & 0x80) != self.masked:
+            if second & 0x80 != mask_bit:
                 raise FrameError(CloseCode.PROTOCOL_ERROR, "client frames must be masked, server frames not")
             length = second & 0x7F
-            header = 2
-            if length == 126:
+            if length < 126:
+                header = 2
+            elif length == 126:
                 if end - pos < 4:
                     break
                 length = (buffer[pos + 2] << 8) | buffer[pos + 3]
                 header = 4
-            elif length == 127:
+            else:
                 if end - pos < 10:
                     break
                 length = int.from_bytes(buffer[pos + 2:pos + 10], "big")
                 header = 10
+            opcode = first & 0x0F
             if opcode >= 8:
                 if length > 125 or not first & 0x80 or opcode not in CONTROL_OPCODES:
                     raise FrameError(CloseCode.PROTOCOL_ERROR, "bad control frame")
@@ -155,10 +164,11 @@ class FrameReader:
                 raise FrameError(CloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode}")
             elif length > self.max_size:
                 raise FrameError(CloseCode.MESSAGE_TOO_BIG, "message too big")
-            key = None
-            if self.masked:
-                key = buffer[pos + header:pos + header + 4]
+            if mask_bit:
+                key: bytes | None = buffer[pos + header:pos + header + 4]
                 header += 4
+            else:
+                key = None
             stop = pos + header + length
             if stop > end:
                 break

@@ -47,8 +47,9 @@ _LOGGED_CLOSES = frozenset((CloseCode.SESSION_EXPIRED, CloseCode.POLICY_VIOLATIO
 # Codes a browser's Close may carry that cannot be echoed back (RFC 6455 7.4.1): 1000 is answered instead.
 _UNSENDABLE = frozenset((CloseCode.NO_STATUS, CloseCode.ABNORMAL, CloseCode.TLS_HANDSHAKE))
 
-_TEXT, _BINARY, _CONTINUATION = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
-_CLOSE, _PING, _PONG = Opcode.CLOSE, Opcode.PING, Opcode.PONG
+# Plain ints for the per-frame comparisons (an IntEnum member compares as fast, but is looked up slower).
+_TEXT, _BINARY, _CONTINUATION = int(Opcode.TEXT), int(Opcode.BINARY), int(Opcode.CONTINUATION)
+_CLOSE, _PING, _PONG = int(Opcode.CLOSE), int(Opcode.PING), int(Opcode.PONG)
 
 
 class Action(enum.Enum):
@@ -74,12 +75,12 @@ class Leg:
         self.close_sent = False
         self.close_received = False
         self.lost = False  # the socket is gone
-        self.shut = False  # its socket was told to close or drop: nothing more is written to it
+        self.shut = False  # gone, or told to close or drop: nothing more is written to it
         self.read_holds = 0  # full sockets this leg waits for before it is read again
         self.early = b""  # bytes read before the session started, handled once it has
 
     def send(self, frame: bytes) -> None:
-        if not self.shut and not self.lost:
+        if not self.shut:
             self.out.append(frame)
 
     def __repr__(self) -> str:
@@ -165,7 +166,7 @@ class RelayCore:
 
     def lost(self, leg: Leg) -> None:
         """`leg`'s socket is gone (closed by either end, or broken)."""
-        leg.lost = True
+        leg.lost = leg.shut = True
         if leg is self.upstream and not self.started and not self.closing:
             return  # start() reports it: until then the session has not begun
         if not self.closing:
@@ -302,7 +303,9 @@ class RelayCore:
             self.finish(CloseCode.POLICY_VIOLATION, b"not a SIP message")
             return
         # The browser's own frame, still masked with its key, is a valid client frame for the PBX.
-        self.upstream.send(raw if raw is not None else encode(opcode, message, mask=True))
+        upstream = self.upstream
+        if not upstream.shut:  # upstream.send, inline: once per message
+            upstream.out.append(raw if raw is not None else encode(opcode, message, mask=True))
 
     # -- upstream to browser ---------------------------------------------------------------------------------
 
@@ -330,7 +333,8 @@ class RelayCore:
                     stats.response(FROM_UPSTREAM, payload[8:11])
                 elif payload[:1].isalpha():
                     stats.request(FROM_UPSTREAM, payload[: payload.find(b" ", 0, 33)])
-                browser.send(raw)  # an unmasked server frame: valid for the browser as it is
+                if not browser.shut:  # browser.send(raw), inline: an unmasked server frame is valid for it as it is
+                    browser.out.append(raw)
             elif opcode == _BINARY or opcode == _TEXT or opcode == _CONTINUATION:
                 self._upstream_other(first, opcode, payload)
             elif opcode == _PING:

@@ -198,10 +198,22 @@ class Relay:
             core = self.core
             out = core.browser.out
             if out:
-                _write(self.browser.transport, out)
+                transport = self.browser.transport
+                if transport is not None:
+                    for frame in out:
+                        if transport.is_closing():  # closed, or a write just failed: the rest goes nowhere
+                            break
+                        transport.write(frame)
+                out.clear()
             out = core.upstream.out
             if out:
-                _write(self.upstream.transport, out)
+                transport = self.upstream.transport
+                if transport is not None:
+                    for frame in out:
+                        if transport.is_closing():
+                            break
+                        transport.write(frame)
+                out.clear()
             if core.actions:
                 self._act(core.actions)
         finally:
@@ -237,15 +249,6 @@ class Relay:
                     self._close_timer.cancel()
                 if not self.done.done():
                     self.done.set_result(None)
-
-
-def _write(transport: asyncio.Transport | None, out: list[bytes]) -> None:
-    if transport is not None:
-        for frame in out:
-            if transport.is_closing():  # closed, or a write just failed: the rest goes nowhere
-                break
-            transport.write(frame)
-    out.clear()
 
 
 def enable_keepalive(transport: asyncio.BaseTransport | None) -> None:
