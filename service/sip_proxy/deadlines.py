@@ -3,6 +3,9 @@
 A heap of (wall-clock deadline, sequence, callback) entries with a single loop timer armed at the earliest.
 Per session this costs a short list in the heap rather than a TimerHandle (about 0.5 KB less per idle
 session at thousands of sessions). Cancelled entries are blanked and swept out when they pile up.
+
+The clock (unix time) and the timer (`call_later`: delay, callback -> a handle with `cancel()`) are
+injectable, so tests drive time by hand; by default they are `time.time` and the running event loop's.
 """
 
 from __future__ import annotations
@@ -12,14 +15,28 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
-Entry = list  # [deadline (unix time), sequence, callback or None]
+Entry = list[Any]  # [deadline (unix time), sequence, callback or None]
+
+
+class TimerHandle(Protocol):
+    def cancel(self) -> None: ...
+
+
+CallLater = Callable[[float, Callable[[], None]], TimerHandle]
+
+
+def _loop_call_later(delay: float, callback: Callable[[], None]) -> TimerHandle:
+    return asyncio.get_running_loop().call_later(delay, callback)
 
 
 class Deadlines:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, call_later: CallLater = _loop_call_later) -> None:
+        self._clock = clock
+        self._call_later = call_later
         self._heap: list[Entry] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: TimerHandle | None = None
         self._armed_for = float("inf")
         self._sequence = itertools.count()
         self._cancelled = 0
@@ -64,13 +81,12 @@ class Deadlines:
             self._armed_for = float("inf")
             return
         deadline = self._heap[0][0]
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_at(loop.time() + max(0.0, deadline - time.time()), self._fire)
+        self._timer = self._call_later(max(0.0, deadline - self._clock()), self._fire)
         self._armed_for = deadline
 
     def _fire(self) -> None:
         self._timer = None
-        now = time.time()
+        now = self._clock()
         due = []
         while self._heap and self._heap[0][0] <= now:
             entry = heapq.heappop(self._heap)

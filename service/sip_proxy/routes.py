@@ -24,7 +24,8 @@ from .relay import aiohttp_internals
 from .relay.core import MAX_FRAME
 from .relay.protocols import Relay, enable_keepalive
 from .relay.upstream import UpstreamTarget, open_upstream
-from .stats import RelayCollector, RelayStats
+from .metrics import RelayCollector
+from .stats import RelayStats
 from .turn_reaper import ReaperCollector, TurnReaper, reaper_context
 from .wsframe import CloseCode
 

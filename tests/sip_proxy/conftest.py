@@ -26,6 +26,17 @@ async def relay(aiohttp_client, relay_settings: Settings) -> TestClient:
     return await aiohttp_client(create_app(relay_settings))
 
 
+@pytest.fixture
+def local_settings(make_settings) -> Settings:
+    """Settings that need no running component: for what the relay decides before reaching the PBX."""
+    return make_settings()
+
+
+@pytest.fixture
+async def local_relay(aiohttp_client, local_settings: Settings) -> TestClient:
+    return await aiohttp_client(create_app(local_settings))
+
+
 ConnectAgent = Callable[..., Awaitable[Agent]]
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import secrets
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -162,3 +162,22 @@ async def relays(client: TurnClientUdpProtocol, peer: Peer, peer_addr, payload: 
         return await asyncio.wait_for(peer.received.get(), window) == payload
     except TimeoutError:
         return False
+
+
+async def never_set(event: asyncio.Event, within: float) -> None:
+    """Assert that `event` stays unset for the whole of `within` seconds (waiting on it, not sleeping)."""
+    try:
+        await asyncio.wait_for(event.wait(), within)
+    except asyncio.TimeoutError:
+        return
+    raise AssertionError(f"the event happened within {within} s")
+
+
+async def until(condition: Callable[[], bool], within: float, step: float = 0.01) -> None:
+    """Wait for `condition()` to hold, checking every `step` s; fail if it does not within `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {within} s")
+        await asyncio.sleep(step)

@@ -1,0 +1,378 @@
+"""The relay core without sockets: bytes in from either leg, frames and actions out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from service.sip_proxy import sip, wsframe
+from service.sip_proxy.relay.core import MAX_FRAME, Action, RelayCore
+from service.sip_proxy.session import Session
+from service.sip_proxy.stats import RelayStats
+from service.sip_proxy.wsframe import CloseCode, FrameReader, Opcode
+
+USER = "1001"
+
+
+def register(user: str = USER, to_user: str | None = None, method: str = "REGISTER") -> bytes:
+    to_user = to_user or user
+    return (f"{method} sip:omnisense.local SIP/2.0\r\nVia: SIP/2.0/WS core.invalid;branch=z9hG4bKcore\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:{user}@omnisense.local>;tag=c\r\nTo: <sip:{to_user}@omnisense.local>\r\n"
+            f"Call-ID: core-1\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+OK = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/WS core.invalid;branch=z9hG4bKcore\r\nCall-ID: core-1\r\nCSeq: 1 REGISTER\r\n\r\n"
+
+
+def client(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """A frame as a browser sends it (masked)."""
+    return wsframe.encode(opcode, payload, mask=True, fin=fin)
+
+
+def server(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """A frame as the PBX sends it (unmasked)."""
+    return wsframe.encode(opcode, payload, mask=False, fin=fin)
+
+
+class Pipe:
+    """A started core and what it wrote to each side, read back as frames."""
+
+    def __init__(self, username: str = USER, start: bool = True) -> None:
+        now = datetime.now(timezone.utc)
+        self.session = Session(1, 1, username, (now + timedelta(hours=1)).isoformat(), now + timedelta(hours=1))
+        self.stats = RelayStats()
+        self.core = RelayCore(self.session, self.stats)
+        self._to_browser = FrameReader(masked=False, max_size=1 << 20)
+        self._to_upstream = FrameReader(masked=True, max_size=1 << 20)
+        if start:
+            self.core.start()
+
+    def to_browser(self) -> list[tuple[int, bytes]]:
+        """(first byte, payload) of each frame written to the browser since the last call."""
+        return self._take(self.core.browser.out, self._to_browser)
+
+    def to_upstream(self) -> list[tuple[int, bytes]]:
+        return self._take(self.core.upstream.out, self._to_upstream)
+
+    def raw_to_upstream(self) -> list[bytes]:
+        out = list(self.core.upstream.out)
+        self.core.upstream.out.clear()
+        return out
+
+    def actions(self) -> list[tuple[Action, str | None]]:
+        out = [(action, leg.name if leg is not None else None) for action, leg in self.core.actions]
+        self.core.actions.clear()
+        return out
+
+    @staticmethod
+    def _take(out: list[bytes], reader: FrameReader) -> list[tuple[int, bytes]]:
+        frames = reader.feed(b"".join(out))
+        out.clear()
+        return [(first, wsframe.unmask(payload, key)) for first, payload, key, _ in frames]
+
+
+def close_of(frame: tuple[int, bytes]) -> tuple[int, bytes]:
+    first, payload = frame
+    assert first == 0x80 | Opcode.CLOSE
+    return wsframe.parse_close(payload), payload[2:]
+
+
+def test_the_core_imports_no_io_library():
+    """Importing the core (and all it imports) must bring in none of asyncio, socket, ssl or aiohttp."""
+    code = ("import sys, service.sip_proxy.relay.core, service.sip_proxy.relay.identity; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'asyncio', 'socket', 'ssl', 'aiohttp'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# -- framing ----------------------------------------------------------------------------------------------
+
+def test_a_browser_frame_goes_upstream_byte_for_byte_and_a_pbx_frame_to_the_browser():
+    pipe = Pipe()
+    frame = client(Opcode.TEXT, register())
+    pipe.core.receive_browser(frame)
+    assert pipe.raw_to_upstream() == [frame]  # still masked with the browser's key
+    answer = server(Opcode.TEXT, OK)
+    pipe.core.receive_upstream(answer)
+    assert pipe.core.browser.out == [answer]
+    assert pipe.stats.requests == {("browser", b"REGISTER"): 1}
+    assert pipe.stats.responses == {("upstream", b"200"): 1}
+    assert pipe.actions() == []
+
+
+def test_a_frame_split_anywhere_is_relayed_once_whole():
+    frame = client(Opcode.TEXT, register())
+    for cut in (1, 2, 5, 7, len(frame) - 1):
+        pipe = Pipe()
+        pipe.core.receive_browser(frame[:cut])
+        assert pipe.core.upstream.out == []
+        pipe.core.receive_browser(frame[cut:])
+        assert pipe.to_upstream() == [(0x81, register())]
+
+
+def test_two_frames_in_one_read_are_both_relayed():
+    pipe = Pipe()
+    pipe.core.receive_upstream(server(Opcode.TEXT, OK) + server(Opcode.TEXT, b"\r\n"))
+    assert pipe.to_browser() == [(0x81, OK), (0x81, b"\r\n")]
+
+
+@pytest.mark.parametrize("frame,code,reason", [
+    (wsframe.encode(Opcode.TEXT, b"OPTIONS sip:x SIP/2.0\r\n\r\n", mask=False), 1002, "bad_frame"),  # unmasked
+    (bytes([0xC1, 0x80]) + b"\0\0\0\0", 1002, "bad_frame"),  # a reserved bit
+    (bytes([0x83, 0x80]) + b"\0\0\0\0", 1002, "bad_frame"),  # opcode 3
+    (bytes([0x09, 0x80]) + b"\0\0\0\0", 1002, "bad_frame"),  # a fragmented ping
+    (bytes([0x89, 0xFE, 0x00, 0x7E]) + b"\0" * 4 + b"x" * 126, 1002, "bad_frame"),  # a 126-byte ping
+    (bytes([0x81, 0xFF]) + (1 << 63).to_bytes(8, "big"), 1009, "too_big"),  # a 2^63 length
+    (client(Opcode.TEXT, b"x" * (MAX_FRAME + 1)), 1009, "too_big"),
+])
+def test_a_framing_error_closes_the_browser_with_its_code_and_drops_the_socket_after_the_close(frame, code, reason):
+    pipe = Pipe()
+    pipe.core.receive_browser(frame)
+    (close,) = pipe.to_browser()
+    assert close_of(close)[0] == code
+    assert close_of(pipe.to_upstream()[0])[0] == 1000
+    assert pipe.stats.refusals == {reason: 1}
+    assert (Action.CLOSE, "browser") in pipe.actions()
+    pipe.core.receive_browser(client(Opcode.TEXT, register()))  # after the error nothing more is relayed
+    assert pipe.core.upstream.out == [] and pipe.core.browser.out == []
+
+
+def test_non_sip_text_closes_with_1008_and_is_not_forwarded():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, b"hello, is this the PBX?"))
+    assert close_of(pipe.to_browser()[0]) == (1008, b"not a SIP message")
+    assert close_of(pipe.to_upstream()[0])[0] == 1000
+    assert pipe.stats.refusals == {"not_sip": 1} and pipe.stats.closes == {1008: 1}
+
+
+def test_pings_are_answered_on_each_hop_and_keepalives_pass():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.PING, b"b?"))
+    assert pipe.to_browser() == [(0x80 | Opcode.PONG, b"b?")]
+    pipe.core.receive_upstream(server(Opcode.PING, b"u?"))
+    (pong,) = pipe.raw_to_upstream()
+    assert pong[1] & 0x80  # the relay is the PBX's client: its pong is masked
+    assert Pipe._take([pong], FrameReader(masked=True, max_size=200)) == [(0x80 | Opcode.PONG, b"u?")]
+    pipe.core.receive_browser(client(Opcode.TEXT, b"\r\n\r\n"))
+    assert pipe.to_upstream() == [(0x81, b"\r\n\r\n")]
+
+
+def test_a_binary_message_from_the_pbx_reaches_the_browser_as_text():
+    pipe = Pipe()
+    pipe.core.receive_upstream(server(Opcode.BINARY, OK))
+    assert pipe.to_browser() == [(0x81, OK)]
+    pipe.core.receive_upstream(server(Opcode.BINARY, b"\xff\xfe"))  # not UTF-8: stays binary
+    assert pipe.to_browser() == [(0x82, b"\xff\xfe")]
+
+
+def test_an_upstream_framing_error_closes_the_browser_with_1013_and_drops_the_pbx():
+    pipe = Pipe()
+    pipe.core.receive_upstream(client(Opcode.TEXT, OK))  # a masked frame from a server
+    assert close_of(pipe.to_browser()[0]) == (1013, b"upstream protocol error")
+    assert (Action.ABORT, "upstream") in pipe.actions()
+
+
+def test_what_arrives_before_start_is_relayed_at_start():
+    pipe = Pipe(start=False)
+    pipe.core.receive_browser(client(Opcode.TEXT, register()))
+    pipe.core.receive_upstream(server(Opcode.TEXT, OK))
+    assert pipe.core.browser.out == [] and pipe.core.upstream.out == []
+    pipe.core.start()
+    assert pipe.to_browser() == [(0x81, OK)]
+    assert pipe.to_upstream() == [(0x81, register())]
+
+
+# -- fragments --------------------------------------------------------------------------------------------
+
+def test_a_fragmented_message_is_reassembled_with_a_ping_between_fragments():
+    pipe = Pipe()
+    message = register()
+    pipe.core.receive_browser(client(Opcode.TEXT, message[:40], fin=False))
+    pipe.core.receive_browser(client(Opcode.PING, b"are you there"))
+    assert pipe.core.upstream.out == []
+    pipe.core.receive_browser(client(Opcode.CONTINUATION, message[40:70], fin=False)
+                              + client(Opcode.CONTINUATION, message[70:]))
+    assert pipe.to_browser() == [(0x80 | Opcode.PONG, b"are you there")]
+    assert pipe.to_upstream() == [(0x81, message)]  # one frame, re-masked
+
+
+def test_a_new_message_inside_a_fragmented_one_closes_with_1002():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, register()[:40], fin=False) + client(Opcode.TEXT, register()))
+    assert close_of(pipe.to_browser()[0]) == (1002, b"new message inside a fragmented one")
+    assert pipe.to_upstream() == [(0x88, (1000).to_bytes(2, "big"))]
+
+
+def test_a_continuation_without_a_first_frame_closes_with_1002():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.CONTINUATION, b"x"))
+    assert close_of(pipe.to_browser()[0])[0] == 1002
+
+
+def test_fragments_over_64_kib_in_all_close_with_1009():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, b"x" * 40000, fin=False))
+    pipe.core.receive_browser(client(Opcode.CONTINUATION, b"x" * 40000))
+    assert close_of(pipe.to_browser()[0])[0] == 1009
+    assert pipe.stats.refusals == {"too_big": 1}
+
+
+def test_fragments_from_the_pbx_reach_the_browser_as_one_frame():
+    pipe = Pipe()
+    pipe.core.receive_upstream(server(Opcode.TEXT, OK[:10], fin=False) + server(Opcode.CONTINUATION, OK[10:]))
+    assert pipe.to_browser() == [(0x81, OK)]
+
+
+# -- closing ----------------------------------------------------------------------------------------------
+
+def test_the_browsers_close_is_echoed_and_the_pbx_gets_1000():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.CLOSE, wsframe.close_payload(4321, b"bye")))
+    assert close_of(pipe.to_browser()[0]) == (4321, b"")  # the code is echoed, not the reason
+    assert close_of(pipe.to_upstream()[0]) == (1000, b"")
+    assert pipe.actions() == [(Action.CLOSE, "browser"), (Action.CLOSING, None)]
+    pipe.core.receive_upstream(server(Opcode.TEXT, OK))  # closing: only Close frames count now
+    assert pipe.core.browser.out == []
+    pipe.core.receive_upstream(server(Opcode.CLOSE, wsframe.close_payload(1000)))
+    assert pipe.actions() == [(Action.CLOSE, "upstream")]
+    pipe.core.lost(pipe.core.browser)
+    assert pipe.actions() == []
+    pipe.core.lost(pipe.core.upstream)
+    assert pipe.actions() == [(Action.DONE, None)]
+    assert pipe.core.close_code == 4321 and pipe.stats.closes == {4321: 1}
+
+
+@pytest.mark.parametrize("payload", [b"", wsframe.close_payload(1005), wsframe.close_payload(1006)])
+def test_a_close_without_a_sendable_code_is_answered_1000(payload):
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.CLOSE, payload))
+    assert close_of(pipe.to_browser()[0])[0] == 1000
+
+
+def test_the_pbx_closing_closes_the_browser_with_1013():
+    pipe = Pipe()
+    pipe.core.receive_upstream(server(Opcode.CLOSE, wsframe.close_payload(1000)))
+    assert close_of(pipe.to_browser()[0]) == (1013, b"upstream unavailable")
+    assert close_of(pipe.to_upstream()[0]) == (1000, b"")
+    assert pipe.actions() == [(Action.CLOSE, "upstream"), (Action.CLOSING, None)]
+
+
+def test_the_pbx_socket_lost_closes_the_browser_with_1013():
+    pipe = Pipe()
+    pipe.core.lost(pipe.core.upstream)
+    assert close_of(pipe.to_browser()[0]) == (1013, b"upstream unavailable")
+    assert pipe.core.upstream.out == []  # nothing is written to a socket that is gone
+
+
+def test_the_browser_leaving_closes_the_pbx_leg_politely():
+    pipe = Pipe()
+    pipe.core.lost(pipe.core.browser)
+    assert close_of(pipe.to_upstream()[0]) == (1000, b"")
+    assert pipe.stats.closes == {}  # nobody to tell
+
+
+def test_expiry_closes_both_legs_with_4001():
+    pipe = Pipe()
+    pipe.core.expire()
+    assert close_of(pipe.to_browser()[0]) == (4001, b"session expired")
+    assert close_of(pipe.to_upstream()[0]) == (4001, b"session expired")
+    pipe.core.finish(CloseCode.GOING_AWAY)  # the first reason stands
+    assert pipe.core.browser.out == [] and pipe.core.close_code == 4001
+
+
+def test_the_close_timeout_drops_both_sockets():
+    pipe = Pipe()
+    pipe.core.finish(CloseCode.GOING_AWAY, b"server shutting down")
+    assert close_of(pipe.to_browser()[0]) == (1001, b"server shutting down")
+    pipe.actions()
+    pipe.core.close_timeout()
+    assert pipe.actions() == [(Action.ABORT, "browser"), (Action.ABORT, "upstream")]
+
+
+def test_an_upstream_lost_before_start_is_reported_at_start():
+    pipe = Pipe(start=False)
+    pipe.core.lost(pipe.core.upstream)
+    assert not pipe.core.closing
+    pipe.core.start()
+    assert close_of(pipe.to_browser()[0])[0] == 1013
+
+
+# -- backpressure -----------------------------------------------------------------------------------------
+
+def test_a_full_socket_stops_reading_both_legs_until_it_drains():
+    pipe = Pipe()
+    pipe.core.pause_writing(pipe.core.browser)
+    assert pipe.actions() == [(Action.PAUSE_READING, "browser"), (Action.PAUSE_READING, "upstream")]
+    pipe.core.pause_writing(pipe.core.upstream)  # both full: each leg waits for two
+    assert pipe.actions() == []
+    pipe.core.resume_writing(pipe.core.browser)
+    assert pipe.actions() == []
+    pipe.core.resume_writing(pipe.core.upstream)
+    assert pipe.actions() == [(Action.RESUME_READING, "browser"), (Action.RESUME_READING, "upstream")]
+    pipe.core.resume_writing(pipe.core.upstream)  # a resume without its pause changes nothing
+    assert pipe.actions() == []
+
+
+def test_closing_reads_again_and_holds_no_more():
+    pipe = Pipe()
+    pipe.core.pause_writing(pipe.core.browser)
+    pipe.actions()
+    pipe.core.finish(CloseCode.GOING_AWAY)
+    assert pipe.actions()[:2] == [(Action.RESUME_READING, "browser"), (Action.RESUME_READING, "upstream")]
+    pipe.core.pause_writing(pipe.core.browser)
+    pipe.core.resume_writing(pipe.core.browser)
+    assert pipe.actions() == []
+
+
+# -- the identity policy ----------------------------------------------------------------------------------
+
+def test_a_request_for_another_user_is_answered_403_and_never_forwarded():
+    pipe = Pipe()
+    spoof = register("1002")
+    pipe.core.receive_browser(client(Opcode.TEXT, spoof))
+    (answer,) = pipe.to_browser()
+    assert answer[0] == 0x81
+    response = sip.parse(answer[1])
+    assert (response.status, response.get("call-id"), response.get("cseq")) == (403, "core-1", "1 REGISTER")
+    assert response.get("via") == "SIP/2.0/WS core.invalid;branch=z9hG4bKcore"
+    assert pipe.core.upstream.out == [] and not pipe.core.closing
+    assert pipe.stats.refusals == {"identity_mismatch": 1}
+
+
+@pytest.mark.parametrize("message", [
+    register(to_user="1002"),  # REGISTER binds the To user: it must be the session's too
+    register("1002", method="INVITE"),
+    register("1002", method="register"),  # the PBX reads methods in any case
+    register("1002").replace(b"From: <sip:1002@", b"f: <sip:1002@"),  # compact form
+    register("1002").replace(b"From: <sip:1002@", b'From: "1001" <sip:1002@'),  # a display name that lies
+    register().replace(b"From: <sip:1001@", b"From: <sip:%31%30%30%32@"),  # percent-encoded 1002
+    register().replace(b"<sip:1001@omnisense.local>;tag=c", b"<sip:1001@omnisense.local>;tag=c").replace(
+        b"From:", b"FROM:").replace(b"<sip:1001@omnisense.local>;tag", b"<sip:1002@omnisense.local>;tag"),
+])
+def test_spoofs_in_every_spelling_are_refused(message):
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, message))
+    assert sip.parse(pipe.to_browser()[0][1]).status == 403
+    assert pipe.core.upstream.out == []
+
+
+@pytest.mark.parametrize("message", [
+    register().replace(b"Call-ID:", b"From: <sip:1002@omnisense.local>;tag=b\r\nCall-ID:"),  # a second From
+    register().replace(b"From: <sip:1001@omnisense.local>;tag=c", b"From: <sip:1001@omnisense.local>\r\n ;tag=c"),
+])
+def test_a_second_or_folded_from_closes_with_1008(message):
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, message))
+    assert close_of(pipe.to_browser()[0])[0] == 1008
+    assert close_of(pipe.to_upstream()[0])[0] == 1000  # the Close, and nothing of the request
+
+
+def test_the_sessions_own_requests_and_responses_pass():
+    pipe = Pipe()
+    for message in (register(), register(method="INVITE"), register(method="MESSAGE"), OK):
+        pipe.core.receive_browser(client(Opcode.TEXT, message))
+        assert pipe.to_upstream() == [(0x81, message)]
+    assert pipe.stats.responses == {("browser", b"200"): 1}
