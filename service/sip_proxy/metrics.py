@@ -19,7 +19,8 @@ class RelayCollector:
     def collect(self) -> Iterator[Metric]:
         s = self.stats
         requests = CounterMetricFamily(
-            "sip_relay_requests", "SIP requests relayed, by direction (sender) and method", labels=["direction", "method"])
+            "sip_relay_requests", "SIP requests relayed, by direction (sender) and method",
+            labels=["direction", "method"])
         for (direction, method), n in sorted(s.requests.items()):
             requests.add_metric([direction, method.decode()], n)
         yield requests
@@ -36,8 +37,8 @@ class RelayCollector:
         yield refusals
         closes = CounterMetricFamily(
             "sip_relay_closes", "Browser legs closed by the relay, by WebSocket close code", labels=["code"])
-        for code, n in sorted(s.closes.items()):
-            closes.add_metric([str(code)], n)
+        for close_code, n in sorted(s.closes.items()):
+            closes.add_metric([str(close_code)], n)
         yield closes
         yield CounterMetricFamily("sip_relay_sessions", "Relay sessions opened", value=s.sessions_total)
         yield GaugeMetricFamily("sip_relay_sessions_active", "Relay sessions open now", value=self.active())

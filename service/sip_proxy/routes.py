@@ -17,21 +17,21 @@ from . import turn, upstream_probe, upstream_tls
 from .access import check_request
 from .deadlines import Deadlines
 from .limits import PerKeyLimit
+from .metrics import RelayCollector
 from .phone_lookup import PhoneRouter
 from .phone_routes import Refusal
-from .session import Session
 from .relay import aiohttp_internals
 from .relay.core import MAX_FRAME
 from .relay.protocols import Relay, enable_keepalive
 from .relay.upstream import UpstreamTarget, open_upstream
-from .metrics import RelayCollector
+from .session import Session
 from .stats import RelayStats
 from .turn_reaper import ReaperCollector, TurnReaper, reaper_context
 from .wsframe import CloseCode
 
 log = logging.getLogger("service.sip_proxy")
 
-RELAYS = web.AppKey("sip_relays", set[Relay])  # every open session, so shutdown can close them all
+RELAYS = web.AppKey[set[Relay]]("sip_relays")  # every open session, so shutdown can close them all
 STATS = web.AppKey("sip_relay_stats", RelayStats)
 DEADLINES = web.AppKey("sip_relay_deadlines", Deadlines)
 PHONE_ROUTER = web.AppKey("sip_phone_router", PhoneRouter)  # SIP_UPSTREAM=vicidial
@@ -161,13 +161,15 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         app[DEADLINES].close()
-        for relay in list(app[RELAYS]):
+        open_relays = app[RELAYS]
+        for relay in list(open_relays):
             relay.abort()
 
 
 async def close_sessions(app: web.Application) -> None:
     """On shutdown, before handlers are cancelled: close every session with 1001 (going away)."""
-    relays = list(app[RELAYS])
+    open_relays = app[RELAYS]
+    relays = list(open_relays)
     for relay in relays:
         relay.finish(CloseCode.GOING_AWAY, b"server shutting down")
     if relays:
@@ -202,7 +204,8 @@ def setup(app: web.Application) -> None:
         log.warning("SIP_UPSTREAM_TLS_VERIFY=none: wss:// upstream certificates are not verified; "
                     "anyone on the path can read and change the agents' signalling")
     app[STATS] = stats = RelayStats()
-    app[RELAYS] = relays = set()
+    relays: set[Relay] = set()
+    app[RELAYS] = relays
     app[DEADLINES] = Deadlines()
     app[PER_KEY] = PerKeyLimit(app[SETTINGS].max_sessions_per_key)
     app[METRICS_REGISTRY].register(RelayCollector(stats, lambda: len(relays)))

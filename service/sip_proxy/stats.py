@@ -22,7 +22,7 @@ class RelayStats:
     fraction of that, and the relay touches these for every SIP message.
     """
 
-    __slots__ = ("requests", "responses", "refusals", "closes", "sessions_total", "turn_issued", "_refusal_log")
+    __slots__ = ("_refusal_log", "closes", "refusals", "requests", "responses", "sessions_total", "turn_issued")
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, bytes], int] = {}

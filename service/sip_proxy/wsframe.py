@@ -113,7 +113,7 @@ Frame = tuple[int, bytes, "bytes | None", bytes]
 class FrameReader:
     """Frames from a byte stream. `masked` is what the peer must do (browsers mask, servers do not)."""
 
-    __slots__ = ("masked", "max_size", "_buffer", "_mask_bit")
+    __slots__ = ("_buffer", "_mask_bit", "masked", "max_size")
 
     def __init__(self, *, masked: bool, max_size: int) -> None:
         self.masked = masked

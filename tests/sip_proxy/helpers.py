@@ -168,7 +168,7 @@ async def never_set(event: asyncio.Event, within: float) -> None:
     """Assert that `event` stays unset for the whole of `within` seconds (waiting on it, not sleeping)."""
     try:
         await asyncio.wait_for(event.wait(), within)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return
     raise AssertionError(f"the event happened within {within} s")
 

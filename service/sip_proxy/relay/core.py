@@ -66,7 +66,7 @@ class Action(enum.Enum):
 class Leg:
     """One WebSocket leg as the core sees it: its frame reader, what to write to it, and its closing state."""
 
-    __slots__ = ("name", "reader", "out", "close_sent", "close_received", "lost", "shut", "read_holds", "early")
+    __slots__ = ("close_received", "close_sent", "early", "lost", "name", "out", "read_holds", "reader", "shut")
 
     def __init__(self, name: str, reader: FrameReader) -> None:
         self.name = name
@@ -90,8 +90,21 @@ class Leg:
 class RelayCore:
     """One session: the browser leg, the upstream leg, the checks in between, and closing both together."""
 
-    __slots__ = ("session", "stats", "browser", "upstream", "actions", "identity", "started", "closing",
-                 "close_code", "done", "_fragments", "_fragments_opcode", "_upstream_fragments")
+    __slots__ = (
+        "_fragments",
+        "_fragments_opcode",
+        "_upstream_fragments",
+        "actions",
+        "browser",
+        "close_code",
+        "closing",
+        "done",
+        "identity",
+        "session",
+        "started",
+        "stats",
+        "upstream",
+    )
 
     def __init__(self, session: Session, stats: RelayStats) -> None:
         self.session = session
@@ -251,7 +264,7 @@ class RelayCore:
             return
         for first, payload, key, raw in frames:
             opcode = first & 0x0F
-            if opcode == _TEXT or opcode == _BINARY:
+            if opcode == _TEXT or opcode == _BINARY:  # noqa: SIM109 - no tuple built per frame
                 if self._fragments is not None:  # RFC 6455 5.4: only continuations until the message ends
                     self.stats.refusal("bad_frame")
                     self.finish(CloseCode.PROTOCOL_ERROR, b"new message inside a fragmented one")
@@ -266,8 +279,8 @@ class RelayCore:
                 browser.send(encode(_PONG, unmask(payload, key), mask=False))
             elif opcode == _CLOSE:
                 self._closed_by_peer(browser, parse_close(unmask(payload, key)))
-            if self.closing:
-                return
+            if self.closing:  # set by the calls above (mypy keeps the narrowing from the check before the loop)
+                return  # type: ignore[unreachable]
 
     def _browser_fragment(self, first: int, part: bytes) -> None:
         if self._fragments is None:
@@ -335,7 +348,7 @@ class RelayCore:
                     stats.request(FROM_UPSTREAM, payload[: payload.find(b" ", 0, 33)])
                 if not browser.shut:  # browser.send(raw), inline: an unmasked server frame is valid for it as it is
                     browser.out.append(raw)
-            elif opcode == _BINARY or opcode == _TEXT or opcode == _CONTINUATION:
+            elif opcode == _BINARY or opcode == _TEXT or opcode == _CONTINUATION:  # noqa: SIM109
                 self._upstream_other(first, opcode, payload)
             elif opcode == _PING:
                 upstream.send(encode(_PONG, payload, mask=True))

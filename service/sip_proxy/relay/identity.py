@@ -16,7 +16,7 @@ IDENTITY_METHODS = frozenset({b"REGISTER", b"INVITE"})
 class Refusal:
     """A request the relay answers itself: who it claimed to be (None: a URI without a user part)."""
 
-    __slots__ = ("method", "claimed")
+    __slots__ = ("claimed", "method")
 
     def __init__(self, method: bytes, claimed: str | None) -> None:
         self.method = method

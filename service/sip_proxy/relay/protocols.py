@@ -27,7 +27,7 @@ KEEPALIVE_IDLE = 30
 class _Protocol(asyncio.Protocol):
     """One socket of a relay; `leg` is its state in the core once the relay is wired up."""
 
-    __slots__ = ("transport", "relay", "leg")
+    __slots__ = ("leg", "relay", "transport")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -69,7 +69,7 @@ class BrowserLeg(_Protocol):
 class UpstreamLeg(_Protocol):
     """The upstream socket; until the handshake completes it collects the HTTP response."""
 
-    __slots__ = ("_request", "_key", "_head", "early", "lost", "handshake")
+    __slots__ = ("_head", "_key", "_request", "early", "handshake", "lost")
 
     def __init__(self, url: str, key: str, forwarded_for: str | None) -> None:
         super().__init__()
@@ -130,8 +130,17 @@ class UpstreamLeg(_Protocol):
 class Relay:
     """One session on the event loop: the core, its two sockets, the expiry and the closing timeout."""
 
-    __slots__ = ("core", "session", "browser", "upstream", "done", "_deadlines", "_expiry", "_close_timer",
-                 "_flushing")
+    __slots__ = (
+        "_close_timer",
+        "_deadlines",
+        "_expiry",
+        "_flushing",
+        "browser",
+        "core",
+        "done",
+        "session",
+        "upstream",
+    )
 
     def __init__(self, session: Session, stats: RelayStats, upstream: UpstreamLeg) -> None:
         self.core = core = RelayCore(session, stats)

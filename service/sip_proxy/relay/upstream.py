@@ -43,9 +43,9 @@ async def open_upstream(target: UpstreamTarget, forwarded_for: str | None) -> Up
     loop = asyncio.get_running_loop()
     try:
         await asyncio.wait_for(
-            loop.create_connection(lambda: leg, parts.hostname, port, ssl=target.tls), CONNECT_TIMEOUT)
+            loop.create_connection(lambda: leg, parts.hostname or "", port, ssl=target.tls), CONNECT_TIMEOUT)
         await asyncio.wait_for(asyncio.shield(leg.handshake), CONNECT_TIMEOUT)
-    except (OSError, asyncio.TimeoutError, HandshakeError) as exc:
+    except (TimeoutError, OSError, HandshakeError) as exc:
         log.warning("upstream %s://%s:%s unusable: %s", parts.scheme, parts.hostname, port,
                     exc if isinstance(exc, HandshakeError) else describe_failure(exc))
         leg.abort()

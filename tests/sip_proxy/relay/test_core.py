@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -41,7 +41,7 @@ class Pipe:
     """A started core and what it wrote to each side, read back as frames."""
 
     def __init__(self, username: str = USER, start: bool = True) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self.session = Session(1, 1, username, (now + timedelta(hours=1)).isoformat(), now + timedelta(hours=1))
         self.stats = RelayStats()
         self.core = RelayCore(self.session, self.stats)
