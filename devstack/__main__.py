@@ -10,7 +10,7 @@ import sys
 
 from service.config import DatabaseConfig
 
-from . import baresip, baresip_control, cluster, coturn, dotenv, install, kamailio, mariadb, procs, rtpengine
+from . import baresip, baresip_control, cluster, coturn, dotenv, install, kamailio, mariadb, procs, rtpengine, sysctl
 from .paths import LOGS
 
 DEPLOY_TOOLS = {"/usr/sbin/nginx": ["nginx"], "systemd-analyze": ["systemd"]}
@@ -25,6 +25,9 @@ def up(*, browser: bool = False, bench_tools: bool = False, deploy_tools: bool =
         install.ensure_packages({"chromium": ["chromium"]})
     if bench_tools:
         install.ensure_packages({"nginx": ["nginx"], "pt-archiver": ["percona-toolkit"]})
+    if not sysctl.ensure_migrate_req():
+        print("devstack: cannot set net.ipv4.tcp_migrate_req=1: a rolling restart may reset a queued connection",
+              flush=True)
     dotenv.ensure()
     env = dotenv.environment()
     env.update(coturn.cli_env(env))  # the service reaches the local coturn's CLI with these (README)

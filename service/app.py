@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from . import db, health, http_server, metrics, webphone
+from . import db, health, http_server, logs, metrics, webphone
 from .appkeys import METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
 from .archive import routes as archive_routes
 from .config import Settings
@@ -15,9 +15,9 @@ from .sip_proxy import routes as sip_proxy_routes
 
 
 def create_app(settings: Settings) -> web.Application:
-    middlewares: list[Middleware] = [error_middleware]
+    middlewares: list[Middleware] = [logs.context_middleware, error_middleware]
     if settings.trusted_proxies:  # before the error middleware, so even an error answer sees the client
-        middlewares.insert(0, forwarded_middleware(settings.trusted_proxies))
+        middlewares.insert(1, forwarded_middleware(settings.trusted_proxies))
     app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)
     app[SETTINGS] = settings
     http_server.setup(app)

@@ -98,6 +98,7 @@ class Settings:
     allowed_origins: tuple[str, ...]
     trusted_proxies: tuple[Network, ...]
     max_sessions_per_key: int
+    log_format: Literal["text", "json"]
 
     @property
     def tls(self) -> bool:
@@ -267,6 +268,13 @@ def _max_leads(raw: str) -> int:
     return int(raw)
 
 
+def _log_format(raw: str) -> str:
+    value = raw.lower()
+    if value not in ("text", "json"):
+        raise Problem(f"expected text or json, got {value!r}")
+    return value
+
+
 def _text(raw: str) -> str:
     return raw
 
@@ -296,6 +304,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ALLOWED_ORIGINS", "allowed_origins", _origins, unset=()),
     Variable("TRUSTED_PROXIES", "trusted_proxies", _networks, unset=()),
     Variable("MAX_SESSIONS_PER_KEY", "max_sessions_per_key", _positive_count, "5"),
+    Variable("LOG_FORMAT", "log_format", _log_format, "text"),
 )
 
 

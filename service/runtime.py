@@ -14,7 +14,10 @@ import sys
 
 from dotenv import dotenv_values
 
+from . import logs
 from .config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("service")
 
 
 def environment(dotenv_path: str = ".env") -> dict[str, str]:
@@ -75,6 +78,20 @@ def _which_tls_file(cert: str, key: str, exc: ssl.SSLError) -> ConfigError:
         "TLS_KEY_FILE", f"{key} is not the private key of TLS_CERT_FILE's certificate ({exc.reason or exc})")
 
 
+def reload_tls(context: ssl.SSLContext, settings: Settings) -> bool:
+    """SIGHUP: load TLS_CERT_FILE/TLS_KEY_FILE again into the serving context, for new connections only (open
+    ones keep theirs). A pair that does not load is logged and the one in use stays."""
+    try:
+        tls_context(settings)  # the whole check first, so a bad pair never half-replaces the good one
+        assert settings.tls_cert_file is not None and settings.tls_key_file is not None
+        context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    except (ConfigError, ssl.SSLError, OSError) as exc:
+        log.error("SIGHUP: TLS pair not reloaded, still serving the previous one: %s", exc)
+        return False
+    log.info("SIGHUP: TLS pair reloaded from %s, for new connections", settings.tls_cert_file)
+    return True
+
+
 def tls_context_or_exit(settings: Settings) -> ssl.SSLContext | None:
     try:
         return tls_context(settings)
@@ -82,8 +99,9 @@ def tls_context_or_exit(settings: Settings) -> ssl.SSLContext | None:
         raise exit_on_config_error(exc) from None
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+def configure_logging(log_format: logs.LogFormat = "text") -> None:
+    """LOG_FORMAT's lines on stderr, redacted (service/logs.py)."""
+    logs.configure(log_format)
 
 
 def use_uvloop() -> None:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import ssl
 
@@ -21,7 +22,7 @@ log = logging.getLogger("service")
 
 
 class AccessLogger(AbstractAccessLogger):
-    """Method, path, status and time: never the query string, which carries webphone secrets."""
+    """Client, method, path, status and time: never the query string, which carries webphone secrets."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
@@ -31,6 +32,7 @@ class AccessLogger(AbstractAccessLogger):
             request.path,
             response.status,
             time * 1000,
+            extra={"status": response.status, "duration": round(time, 4)},
         )
 
 
@@ -42,42 +44,67 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _worker(settings: Settings) -> None:
     """One of `--workers N` processes: its own logging, TLS context and loop, on the shared port."""
-    runtime.configure_logging()
-    _serve_one(settings, runtime.tls_context_or_exit(settings), reuse_port=True)
+    runtime.configure_logging(settings.log_format)
+    _serve_one(settings, runtime.tls_context_or_exit(settings))
 
 
-def _serve_one(settings: Settings, ssl_context: ssl.SSLContext | None, reuse_port: bool) -> None:
+def _serve_one(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
+    """Serve until SIGTERM, then drain. Always SO_REUSEPORT: the next instance can listen before this one stops."""
     runtime.use_uvloop()
     try:
         app = create_app(settings)
     except ConfigError as exc:  # a file named by a variable, loaded by the app factory
         raise runtime.exit_on_config_error(exc) from None
+
+    def reload_tls() -> None:
+        if ssl_context is not None:
+            runtime.reload_tls(ssl_context, settings)
+        else:
+            log.info("SIGHUP: no TLS_CERT_FILE, nothing to reload")
+
     # aiohttp's run_app, with bounds on connections that have not sent a whole request (http_server.py).
-    asyncio.run(http_server.serve(app, settings.host, settings.port, ssl_context=ssl_context,
-                                  reuse_port=reuse_port, access_log_class=AccessLogger))
+    asyncio.run(http_server.serve(app, settings.host, settings.port, ssl_context=ssl_context, reuse_port=True,
+                                  access_log_class=AccessLogger, on_reload=reload_tls))
+
+
+MIGRATE_REQ = "/proc/sys/net/ipv4/tcp_migrate_req"
+
+
+def _check_handover() -> None:
+    """Say so when a rolling restart would reset connections queued on the old instance's listener."""
+    try:
+        with open(MIGRATE_REQ) as f:
+            if f.read().strip() == "1":
+                return
+    except OSError:
+        return  # not Linux, or not one that has it
+    log.warning("net.ipv4.tcp_migrate_req is 0: when an old instance stops, connections queued on its listener "
+                "are reset instead of going to the new one (README, Operations)")
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    runtime.configure_logging()
     settings = runtime.settings_or_exit()  # fail fast, in the parent, with the one-line message
+    runtime.configure_logging(settings.log_format)
     ssl_context = runtime.tls_context_or_exit(settings)
+    _check_handover()
     scheme = "https" if settings.tls else "http"
     log.info("serving on %s://%s:%s (%d worker%s)", scheme, settings.host, settings.port,
              args.workers, "" if args.workers == 1 else "s")
     if args.workers <= 1:
-        _serve_one(settings, ssl_context, reuse_port=False)
+        _serve_one(settings, ssl_context)
         return 0
     workers = [multiprocessing.Process(target=_worker, args=(settings,), daemon=True) for _ in range(args.workers)]
     for w in workers:
         w.start()
 
-    def stop(signum: int, frame: object) -> None:
+    def forward(signum: int, frame: object) -> None:
+        """SIGTERM/SIGINT drain every worker, SIGHUP reloads each one's TLS pair."""
         for w in workers:
-            if w.is_alive():
-                w.terminate()
+            if w.is_alive() and w.pid is not None:
+                os.kill(w.pid, signal.SIGTERM if signum == signal.SIGINT else signum)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
     for w in workers:
         w.join()
     return 0 if all(w.exitcode in (0, -signal.SIGTERM) for w in workers) else 1

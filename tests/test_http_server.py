@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -18,6 +20,7 @@ import pytest
 from service import http_server
 from service.app import create_app
 from service.sip_proxy import auth_key
+from tests.service_process import service_process
 
 TIMEOUT = 1.0  # the handshake timeout these tests serve with
 
@@ -105,3 +108,64 @@ async def test_a_relay_session_outlives_the_handshake_timeout(make_settings, sta
         # ...and the session still relays.
         await ws.send_str("\r\n\r\n")
         assert (await ws.receive(timeout=5)).data == "\r\n"
+
+
+# -- requests aiohttp's own parser rejects, against `python -m service serve` ----------------------------------
+
+AK, PW, ARCHIVE_KEY = "AKsecret0123456789", "PWsecret0123456789", "ARCHIVEsecret0123456789"
+MALFORMED = {
+    "URL over 8,190 bytes": b"GET /TForge-OmniSense-Webphone.html?auth_key=" + AK.encode() + b"&password="
+    + PW.encode() + b"&pad=" + b"a" * 8200 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "bare LF line endings": b"POST /vicidial/leads/archive HTTP/1.1\nHost: x\nAuthorization: Key="
+    + ARCHIVE_KEY.encode() + b"\nContent-Type: application/json\nContent-Length: 2\n\n{}",
+    "control character in the URL": b"GET /ws?auth_key=" + AK.encode() + b"&password=" + PW.encode()
+    + b"\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+    "invalid UTF-8 in the URL": b"GET /ws?auth_key=" + AK.encode() + b"&password=" + PW.encode()
+    + b"\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+    "control character in Authorization": b"POST /vicidial/leads/archive HTTP/1.1\r\nHost: x\r\nAuthorization: Key="
+    + ARCHIVE_KEY.encode() + b"\x01\r\nContent-Length: 2\r\n\r\n{}",
+    "invalid UTF-8 in Authorization": b"POST /vicidial/leads/archive HTTP/1.1\r\nHost: x\r\nAuthorization: Key="
+    + ARCHIVE_KEY.encode() + b"\xff\xfe\r\nContent-Length: 2\r\n\r\n{}",
+    "HTTP/9.9": b"GET /healthz?auth_key=" + AK.encode() + b" HTTP/9.9\r\nHost: x\r\n\r\n",
+}
+
+
+async def _raw_exchange(port: int, data: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        async with asyncio.timeout(10):
+            return await reader.read(1 << 20)  # the server answers, then closes (each answer forces a close)
+    finally:
+        writer.close()
+
+
+def _leaks(text: str) -> list[str]:
+    """Secrets or query strings in `text`."""
+    found = [s for s in (AK, PW, ARCHIVE_KEY, "auth_key=", "password=", "Key=A") if s in text]
+    found += re.findall(r"/[\w./-]*\?[^\s\"]+", text)
+    return found
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_malformed_requests_leave_no_secret_in_logs_or_answers(log_format: str) -> None:
+    async with service_process({"LOG_FORMAT": log_format}, ready="listening on") as service:
+        for name, data in MALFORMED.items():
+            answer = await _raw_exchange(service.port, data)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1."), (name, answer[:200])
+            status = int(head.split()[1])
+            assert not _leaks(answer.decode("utf-8", "replace")), (name, answer[:300])
+            if status == 400:  # refused by aiohttp's parser: JSON like every other error
+                assert b"application/json" in head.lower() and json.loads(body)["status"] == 400, (name, answer)
+            else:
+                assert status in (401, 403), (name, answer[:200])  # parsed, then refused by the service itself
+        code, _ = await service.stopped()
+    assert code == 0
+    lines = [line for line in service.log.splitlines() if line]
+    assert sum("malformed HTTP request" in line for line in lines) >= 4
+    for line in lines:
+        assert not _leaks(line), line
+        if log_format == "json":
+            entry = json.loads(line)
+            assert {"ts", "level", "logger", "message", "context"} <= set(entry)

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
+from .. import logs
 from ..config import Settings
 from ..errors import ApiError
 from .session import Session, SessionError, parse_session
@@ -39,7 +40,9 @@ def check_request(request: web.Request, settings: Settings, stats: RelayStats) -
     # lives as long as the WebSocket) for nothing.
     query = dict(parse_qsl(request.query_string, keep_blank_values=True))
     try:
-        return parse_session(query, settings.auth_key_secret, datetime.now(UTC))
+        session = parse_session(query, settings.auth_key_secret, datetime.now(UTC))
     except SessionError as exc:
         stats.refused(exc.reason, logging.INFO, "refused %s from %s: %s", request.path, request.remote, exc.reason)
         raise ApiError(exc.status, exc.body()) from None
+    logs.bind(customer_id=session.customer_id, user_id=session.user_id)
+    return session
