@@ -2,6 +2,9 @@
 
     {"command": "dial", "params": "sip:1001@127.0.0.1", "token": "7"}  ->  {"response": true, "ok": true, ...}
     events: {"event": true, "class": "call", "type": "CALL_ESTABLISHED", "peeruri": ..., "param": ...}
+
+baresip 1.0's ctrl_tcp sends its events to the newest connection only: two clients at once (two test runs
+on one machine, or `python -m devstack pbx-call` during a test) take each other's events.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import math
 import wave
 from collections.abc import AsyncIterator
@@ -49,7 +50,9 @@ async def plain_phone(stack_env) -> AsyncIterator[PhoneControl]:
     try:
         yield control
     finally:
-        await control.command("hangup")
+        # Whatever a failed test left up; baresip 1.0 does not always answer a hangup it has nothing for.
+        with contextlib.suppress(TimeoutError):
+            await control.command("hangup", timeout=2)
         await control.close()
 
 
