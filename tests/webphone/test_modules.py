@@ -5,6 +5,7 @@ They need the browser, not the local stack: the page comes from an app with no d
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -162,6 +163,23 @@ async def test_backoff_grows_without_limit_but_is_capped(modules) -> None:
     }""")
     assert delays[0] == [400, 600] and delays[1] == [800, 1200]
     assert delays[-1] == [24000, 36000] and delays[-2] == delays[-1]
+
+
+@pytest.mark.browser
+async def test_the_load_testers_back_off_is_the_pages(modules) -> None:
+    # The reconnect-storm benchmark simulates pages with tools.sipload.reconnect.page_delay.
+    from tools.sipload.reconnect import page_delay
+
+    attempts, randoms = [0, 1, 2, 3, 5, 6, 7, 40], [0, 0.25, 0.5, 0.9, 1]
+    page = await modules.evaluate(
+        """async ([attempts, randoms]) => {
+        const { backoffDelay } = await import('/static/js/watchdog.js');
+        return attempts.map((n) => randoms.map((r) => backoffDelay(n, { random: () => r })));
+        }""",
+        [attempts, randoms],
+    )
+    ours = [[round(page_delay(n, functools.partial(float, r)) * 1000) for r in randoms] for n in attempts]
+    assert ours == page
 
 
 @pytest.mark.browser
