@@ -1,6 +1,7 @@
-"""`python -m bench [NAME ...]`: run the benchmarks and print their tables.
+"""`python -m bench [NAME ...]`: run the benchmarks, print their tables, keep their figures.
 
-Each benchmark is a module `bench/NAME.py` with `async def main() -> None` that prints its own table.
+Each benchmark is a module `bench/NAME.py` with `async def main() -> dict` that prints its own table and returns
+every figure as plain JSON data; bench/results/latest.json keeps them (bench/results.py, bench/README.md).
 """
 
 from __future__ import annotations
@@ -8,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
+import time
 
-BENCHMARKS = ["archive", "relay", "webphone", "pbx"]
+from . import results
+
+BENCHMARKS = ["archive", "relay", "workers", "sessions", "storm", "webphone", "pbx"]
 
 
 def run(names: list[str]) -> int:
@@ -23,11 +27,15 @@ def run(names: list[str]) -> int:
             print(f"\n== {name}: no benchmark yet ==")
             continue
         print(f"\n== {name} ==", flush=True)
+        started = time.monotonic()
         try:
-            asyncio.run(module.main())
+            figures = asyncio.run(module.main())
         except Exception as exc:  # noqa: BLE001 - report and go on to the next benchmark
             print(f"{name}: FAILED: {type(exc).__name__}: {exc}", flush=True)
             failed.append(name)
+            continue
+        results.record(name, figures, time.monotonic() - started)
+        print(f"({name}: figures kept in {results.LATEST.relative_to(results.RESULTS.parent.parent)})", flush=True)
     return 1 if failed else 0
 
 

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import aiomysql
@@ -327,8 +328,10 @@ async def _idle(seconds: float) -> int:
     return 0
 
 
-async def main() -> None:
+async def main() -> dict[str, Any]:
     env = environment()
+    runs_out: list[dict[str, Any]] = []
+    dialer_out: list[dict[str, Any]] = []
     base = DatabaseConfig.from_url(env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/asterisk"))
     name = f"bench_archive_{os.getpid()}"
     db = dataclasses.replace(base, database=name)
@@ -342,6 +345,7 @@ async def main() -> None:
             for bare, api in runs:
                 _print(engine, bare, bare)
                 _print(engine, api, bare)
+                runs_out += [_figures(engine, bare, bare), _figures(engine, api, bare)]
             bare = runs[0][0]  # pt-archiver archives: beside the archive's bare rate
             try:
                 pt = pt_archiver(db, engine)
@@ -350,15 +354,27 @@ async def main() -> None:
             else:
                 if pt is not None:
                     _print(engine, pt, bare)
+                    runs_out.append(_figures(engine, pt, bare))
         print(f"\nBulk archive of {LEADS:,} MyISAM leads while a dialer updates random leads at {DIALER_RATE}/s"
               f" (latency of the dialer's statements, ms; goal p99 <= 50 ms at >= 3,000 leads/s)", flush=True)
         print(f"{'how':<58} {'seconds':>8} {'leads/s':>9} {'p50':>8} {'p99':>8} {'max':>8} {'updates':>8}",
               flush=True)
         for dialer_run in await bulk_beside_dialer(db, env):
             print(dialer_run.row(), flush=True)
+            dialer_out.append({"how": dialer_run.name, "seconds": round(dialer_run.seconds, 3),
+                               "moved": dialer_run.moved, "updates": len(dialer_run.latencies),
+                               "p50_ms": round(dialer_run.percentile(0.5), 2),
+                               "p99_ms": round(dialer_run.percentile(0.99), 2),
+                               "max_ms": round(max(dialer_run.latencies) * 1000, 2)})
     finally:
         with mariadb.connect(base) as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    return {"leads": LEADS, "batch": BATCH, "runs": runs_out, "beside_dialer": dialer_out}
+
+
+def _figures(engine: str, run: Run, bare: Run) -> dict[str, Any]:
+    return {"engine": engine, "how": run.name, "seconds": round(run.seconds, 3), "leads_per_s": round(run.rate, 1),
+            "of_bare": round(run.rate / bare.rate, 3)}
 
 
 def _print(engine: str, run: Run, bare: Run) -> None:

@@ -33,7 +33,7 @@ async def _mark(page: Page, name: str) -> float:
     return await page.evaluate("n => performance.getEntriesByName(n).at(-1).startTime", name)
 
 
-async def main() -> None:
+async def main() -> dict[str, object]:
     env = devstack.up()
     settings = load_settings(env)
     runner = web.AppRunner(create_app(settings), access_log=None)
@@ -78,3 +78,6 @@ async def main() -> None:
     print(f"{'measure (ms)':<34} {'n':>4} {'median':>9} {'p95':>9} {'min':>9} {'max':>9} {'target':>9}")
     print(f"{'dial -> connected (rtpengine)':<34} {len(values):>4} {median:>9.0f} {p95:>9.0f} {values[0]:>9.0f} "
           f"{values[-1]:>9.0f} {TARGET_CONNECTED_MS:>9}  {verdict}")
+    return {"dial_to_connected_ms": {"n": len(values), "median": round(median, 1), "p95": round(p95, 1),
+                                     "min": round(values[0], 1), "max": round(values[-1], 1),
+                                     "target": TARGET_CONNECTED_MS}}

@@ -392,13 +392,12 @@ def median(values: list[float]) -> float:
     return ordered[len(ordered) // 2]
 
 
-async def main() -> None:
+async def main() -> dict:
     import uvloop
 
     if not isinstance(asyncio.get_running_loop(), uvloop.Loop):
         # python -m bench runs asyncio.run(main()); measure from a uvloop loop of our own instead.
-        await asyncio.to_thread(uvloop.run, main())
-        return
+        return await asyncio.to_thread(uvloop.run, main())
 
     import devstack.__main__ as devstack_main
 
@@ -457,6 +456,8 @@ async def main() -> None:
                        kb_per_session=r["kb_per_session"])
         rows.append(row)
     print_table(rows)
+    return {"concurrency": CONCURRENCY, "fixed_rate_msgs_per_s": FIXED_RATE, "latency_rate_msgs_per_s": RATE_MSGS,
+            "idle_sessions": IDLE_SESSIONS, "paths": rows}
 
 
 def print_table(rows: list[dict]) -> None:

@@ -45,7 +45,7 @@ def _row(name: str, values: list[float], target: float) -> str:
             f"{values[-1]:>9.0f} {target:>9.0f}  {verdict}")
 
 
-async def main() -> None:
+async def main() -> dict:
     env = devstack.up()
     settings = dataclasses.replace(load_settings(env), ice_transport_policy="relay")
     runner = web.AppRunner(create_app(settings), access_log=None)
@@ -109,3 +109,12 @@ async def main() -> None:
     print(f"{'measure (ms)':<30} {'n':>4} {'median':>9} {'p95':>9} {'min':>9} {'max':>9} {'target':>9}")
     print(_row("page load -> registered", registered, TARGET_REGISTERED_MS))
     print(_row("dial -> connected (TURN)", connected, TARGET_CONNECTED_MS))
+    return {"page_load_to_registered_ms": _stats(registered, TARGET_REGISTERED_MS),
+            "dial_to_connected_ms": _stats(connected, TARGET_CONNECTED_MS)}
+
+
+def _stats(values: list[float], target: float) -> dict:
+    values = sorted(values)
+    return {"n": len(values), "median": round(statistics.median(values), 1),
+            "p95": round(values[min(len(values) - 1, round(0.95 * (len(values) - 1)))], 1),
+            "min": round(values[0], 1), "max": round(values[-1], 1), "target": target}

@@ -39,12 +39,15 @@ def address(sip_upstream: str) -> tuple[str, int]:
 
 def command(host: str, port: int, secret: str, *, run_dir: Path = RUN_DIR, shm_mb: int = SHM_MB,
             tls_listen: Sequence[tuple[str, int]] = (), tls_config: Path | None = None,
-            udp_listen: tuple[str, int] | None = None, rtpengine_sock: str | None = None) -> list[str]:
+            udp_listen: tuple[str, int] | None = None, rtpengine_sock: str | None = None,
+            max_connections: int | None = None) -> list[str]:
     """`secret` is the agent secret (hex) the config derives every agent's digest password from.
 
     `tls_listen` adds WSS listeners, served with the certificates that `tls_config` (a tls module config
     file) names per listener. `udp_listen` takes plain SIP phones, and `rtpengine_sock` (rtpengine's ng
-    socket, e.g. udp:127.0.0.1:22222) bridges their calls with WebSocket users' media.
+    socket, e.g. udp:127.0.0.1:22222) bridges their calls with WebSocket users' media. A Kamailio for many
+    sessions (the benchmarks') needs more shared memory (`shm_mb`, about 130 KB a WebSocket) and a higher
+    `max_connections`.
     """
     argv = [
         "kamailio", "-DD", "-E",
@@ -62,6 +65,8 @@ def command(host: str, port: int, secret: str, *, run_dir: Path = RUN_DIR, shm_m
         argv += ["-l", f"udp:{udp_listen[0]}:{udp_listen[1]}"]
     if rtpengine_sock is not None:
         argv += ["-A", "WITH_RTPENGINE", "-A", f'RTPENGINE_SOCK="{rtpengine_sock}"']
+    if max_connections is not None:
+        argv += ["-A", f"TCP_MAX_CONNECTIONS={max_connections}"]
     return argv
 
 
