@@ -27,14 +27,14 @@ def run(names: list[str]) -> int:
             print(f"\n== {name}: no benchmark yet ==")
             continue
         print(f"\n== {name} ==", flush=True)
-        started = time.monotonic()
+        started, load = time.monotonic(), results.load_average()
         try:
             figures = asyncio.run(module.main())
         except Exception as exc:  # noqa: BLE001 - report and go on to the next benchmark
             print(f"{name}: FAILED: {type(exc).__name__}: {exc}", flush=True)
             failed.append(name)
             continue
-        results.record(name, figures, time.monotonic() - started)
+        results.record(name, figures, time.monotonic() - started, load)
         print(f"({name}: figures kept in {results.LATEST.relative_to(results.RESULTS.parent.parent)})", flush=True)
     return 1 if failed else 0
 

@@ -61,11 +61,15 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 
-def record(name: str, figures: dict[str, Any], seconds: float, path: Path = LATEST) -> None:
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def record(name: str, figures: dict[str, Any], seconds: float, load_at_start: list[float],
+           path: Path = LATEST) -> None:
     """File one benchmark's figures in `path` (see the module docstring)."""
     here = machine()
     try:
@@ -79,10 +83,10 @@ def record(name: str, figures: dict[str, Any], seconds: float, path: Path = LATE
         "ran_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _commit(),
         "seconds": round(seconds, 1),
-        "load_average_at_start": here.pop("load_average_at_start"),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": load_average(),
         "figures": figures,
     }
-    here.pop("load_average_at_start", None)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"machine": here, "benchmarks": dict(sorted(benchmarks.items()))}, indent=2) + "\n")
