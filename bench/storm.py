@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import secrets
 import subprocess
 import time
@@ -60,7 +61,23 @@ class Population:
         return agents.agent_password(self.passwords, str(self.first + index))
 
 
-async def storm(env: dict[str, str], upstream: str, schedule: str, first: int) -> dict:
+def listens(pid: int, port: int) -> bool:
+    """Does process `pid` itself hold a listening socket on `port` (/proc/net/tcp and its descriptors)?"""
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return False
+    return any(link[8:-1] in inodes for link in links if link.startswith("socket:["))
+
+
+async def storm(env: dict[str, str], upstream: str, schedule: str, first: int, rolling: bool = False) -> dict:
+    """`rolling`: start the new process on the same port (SO_REUSEPORT) first, then SIGTERM the old one."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     population = Population(env, first)
@@ -78,11 +95,22 @@ async def storm(env: dict[str, str], upstream: str, schedule: str, first: int) -
                 await asyncio.wait_for(asyncio.gather(*(p.registered.wait() for p in batch)), TIMEOUT_S)
                 pages += batch
             attempts_before = sum(p.attempts for p in pages)
-            t0 = time.monotonic()
-            await stack.stop(old)
-            stopped = time.monotonic() - t0
-            new = await _start(env, port, upstream)
-            listening = time.monotonic() - t0
+            if rolling:
+                new = stack.spawn_service(env, port, upstream)
+                while not listens(new.pid, port):
+                    if new.poll() is not None:
+                        raise RuntimeError(f"the new service exited with {new.returncode}")
+                    await asyncio.sleep(0.05)
+                t0 = time.monotonic()
+                listening = 0.0
+                await stack.stop(old)
+                stopped = time.monotonic() - t0
+            else:
+                t0 = time.monotonic()
+                await stack.stop(old)
+                stopped = time.monotonic() - t0
+                new = await _start(env, port, upstream)
+                listening = time.monotonic() - t0
 
             back = await asyncio.wait_for(asyncio.gather(*(p.registered_after(t0) for p in pages)), TIMEOUT_S)
             times = [t - t0 for t in back]
@@ -97,7 +125,8 @@ async def storm(env: dict[str, str], upstream: str, schedule: str, first: int) -
             await stack.stop(old)
             if new is not None:
                 await stack.stop(new)
-    return {"schedule": schedule, "agents": AGENTS, "all_closed_s": round(closed, 2), "old_exited_s": round(stopped, 2),
+    return {"schedule": schedule, "rolling": rolling, "agents": AGENTS,
+            "all_closed_s": round(closed, 2), "old_exited_s": round(stopped, 2),
             "new_listening_s": round(listening, 2), "p50_s": round(pct(times, 50), 2),
             "p95_s": round(pct(times, 95), 2),
             "max_s": round(max(times), 2), "attempts": attempts, "attempt_failures": failures}
@@ -165,10 +194,11 @@ async def main() -> dict:
     first = 500000 + secrets.randbelow(50) * 10000
     async with stack.own_kamailio(env, 4 * AGENTS) as pbx:
         print(f"{AGENTS:,} simulated pages through one service process to a Kamailio of our own; the service "
-              f"restarted (SIGTERM, exit, start); seconds from the SIGTERM", flush=True)
+              f"restarted (SIGTERM, exit, start; or rolling: start a second one on the port, then SIGTERM the first); "
+              f"seconds from the SIGTERM", flush=True)
         rows = []
-        for i, schedule in enumerate(("page", "none")):
-            rows.append(await storm(env, pbx.url, schedule, first + i * AGENTS))
+        for i, (schedule, rolling) in enumerate((("page", False), ("none", False), ("page", True))):
+            rows.append(await storm(env, pbx.url, schedule, first + (4 + i) * AGENTS, rolling))
         opens, open_cpu_ms = await open_rate(env, pbx.url, first + 2 * AGENTS)
         registers = await register_rate(env, pbx.url, first + 3 * AGENTS)
     print(f"{'back-off':<22} {'closed':>6} {'old gone':>8} {'new up':>7} {'p50':>6} {'p95':>6} {'max':>6} "
@@ -176,6 +206,8 @@ async def main() -> dict:
           "failed attempts")
     for row in rows:
         label = "page (0.5 s x2, +-20%)" if row["schedule"] == "page" else "none (retry at once)"
+        if row["rolling"]:
+            label = "page, rolling restart"
         failed = ", ".join(f"{k} {v}" for k, v in sorted(row["attempt_failures"].items())) or "-"
         print(f"{label:<22} {row['all_closed_s']:>6.2f} {row['old_exited_s']:>8.2f} {row['new_listening_s']:>7.2f} "
               f"{row['p50_s']:>6.2f} "
