@@ -97,7 +97,7 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
         return browser
 
     relay = Relay(session, stats, upstream)
-    relay.attach_browser(aiohttp_internals.take_over(request, relay.browser))
+    relay.attach_browser(*aiohttp_internals.take_over(request, relay.browser))
     relays = app[RELAYS]
     relays.add(relay)
     stats.sessions_total += 1

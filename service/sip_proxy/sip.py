@@ -178,33 +178,50 @@ _IDENTITY = re.compile(rb"\n([fFtT](?:[rR][oO][mM]|[oO])?)[ \t]*:([^\r\n]*)(?=(\
 
 
 def identity_users(frame: bytes) -> tuple[list[str | None], list[str | None]]:
-    """The user parts of every From and of every To header of a message, without parsing the rest.
+    """The user parts of every From and of every To header of a message, without parsing the rest."""
+    froms, tos = identity_headers(frame)
+    return [header_user(v) for v in froms], [header_user(v) for v in tos]
 
-    The relay's check on each REGISTER and INVITE. It finds the headers by name in any case and in compact
-    form, so a second or oddly spelt From cannot slip past; the caller insists on exactly one of each.
-    A folded (multi-line) From or To is refused: its first line alone could name another user than the whole.
+
+def identity_headers(frame: bytes) -> tuple[list[bytes], list[bytes]]:
+    """The raw values of every From and of every To header of a message, without parsing the rest.
+
+    The relay's check on each request. It finds the headers by name in any case and in compact form, so a
+    second or oddly spelt From cannot slip past; the caller insists on exactly one of each. A folded
+    (multi-line) From or To is refused: its first line alone could name another user than the whole.
     """
     end = frame.find(b"\r\n\r\n")
     if end < 0:
         end = frame.find(b"\n\n")
         if end < 0:
             raise SipParseError("no blank line after the headers (truncated?)")
-    froms: list[str | None] = []
-    tos: list[str | None] = []
+    froms: list[bytes] = []
+    tos: list[bytes] = []
     for name, raw, folded in _IDENTITY.findall(frame, 0, end):
         if folded:
             raise SipParseError("folded From or To header")
-        (froms if name[:1] in b"fF" else tos).append(_header_user(raw.strip(b" \t")))
+        (froms if name[:1] in b"fF" else tos).append(raw.strip(b" \t"))
     return froms, tos
+
+
+_TAG_PARAM = re.compile(rb";[ \t]*tag[ \t]*=", re.IGNORECASE)
+
+
+def has_tag(raw: bytes) -> bool:
+    """Does a raw From/To value carry a tag header parameter? After the <URI> if there is one (a ;tag inside
+    the brackets is a URI parameter), else anywhere after the URI (RFC 3261 section 20.10)."""
+    gt = raw.rfind(b">")
+    return _TAG_PARAM.search(raw, gt + 1 if gt >= 0 else 0) is not None
 
 
 _PLAIN_USER = re.compile(rb"<sips?:([A-Za-z0-9._~!$&'()*+,;=-]+)@[^<>\"]*>")
 
 
-def _header_user(raw: bytes) -> str | None:
+def header_user(raw: bytes) -> str | None:
     """`uri_user` of a raw From/To value. Usual-sized values are cached: an agent's REGISTER refreshes and a
     dialog's requests repeat the same From and To (long ones are not, so the cache stays small)."""
     return _cached_header_user(raw) if len(raw) <= 256 else _read_header_user(raw)
+
 
 
 def _read_header_user(raw: bytes) -> str | None:
@@ -266,8 +283,10 @@ def uri_user(name_addr: str) -> str | None:
         raise SipParseError("user part is not UTF-8") from None
 
 
-def forbidden_response(request: SipMessage, reason: str = "Forbidden") -> str:
-    """A `403` answering `request`, built as RFC 3261 section 8.2.6 says (Via, From, To+tag, Call-ID, CSeq)."""
+def forbidden_response(request: SipMessage, reason: str = "Forbidden", to_tag: str | None = None) -> str:
+    """A `403` answering `request`, built as RFC 3261 section 8.2.6 says (Via, From, To+tag, Call-ID, CSeq).
+
+    A To without a tag gets `to_tag` (a fresh random one when None)."""
     if not request.is_request:
         raise SipParseError("only requests can be answered")
     vias = request.get_all("via")
@@ -275,7 +294,7 @@ def forbidden_response(request: SipMessage, reason: str = "Forbidden") -> str:
     if not vias or sender is None or recipient is None or call_id is None or cseq is None:
         raise SipParseError("request lacks Via, From, To, Call-ID or CSeq")
     if not re.search(r";\s*tag\s*=", recipient, re.IGNORECASE):
-        recipient = f"{recipient};tag={secrets.token_hex(8)}"
+        recipient = f"{recipient};tag={to_tag or secrets.token_hex(8)}"
     lines = [f"SIP/2.0 403 {reason}"]
     lines += [f"Via: {via}" for via in vias]
     lines += [f"From: {sender}", f"To: {recipient}", f"Call-ID: {call_id}", f"CSeq: {cseq}", "Content-Length: 0"]

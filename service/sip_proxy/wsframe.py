@@ -27,13 +27,14 @@ class Opcode(enum.IntEnum):
 
 
 class CloseCode(enum.IntEnum):
-    """RFC 6455 section 7.4.1 codes, and the relay's own (4000-4999 is for applications)."""
+    """RFC 6455 section 7.4.1 codes the relay uses, and its own (4000-4999 is for applications)."""
 
     NORMAL = 1000
     GOING_AWAY = 1001
     PROTOCOL_ERROR = 1002
     NO_STATUS = 1005  # never sent: a Close frame without a code reads as this
     ABNORMAL = 1006  # never sent
+    INVALID_DATA = 1007  # a text frame (or a close reason) that is not UTF-8
     POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
@@ -43,6 +44,13 @@ class CloseCode(enum.IntEnum):
 
 
 CONTROL_OPCODES = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))
+
+
+def valid_close_code(code: int) -> bool:
+    """May a peer send `code` in a Close frame? RFC 6455 section 7.4 and IANA's registry: 1000-1003 and
+    1007-1014 are defined for the wire (1004 is reserved, 1005, 1006 and 1015 must never be sent), 1016-2999
+    are unassigned, 3000-4999 are for libraries and applications; anything else is out of range."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 MaskHelper = Callable[[bytes, bytearray], None]
 """Masks `data` in place with the 4-byte `key`: helper(key, data)."""

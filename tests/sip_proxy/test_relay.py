@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from devstack import kamailio
+from service.app import create_app
 from service.sip_proxy import sip, wsframe
 from service.sip_proxy.routes import PER_KEY, RELAYS, close_sessions
 from tools.sipload import agents, messages
@@ -695,3 +696,111 @@ async def test_two_from_headers_or_a_folded_from_close_with_1008(relay, relay_se
     async with _handshaken(relay, relay_settings, own) as (reader, writer):
         writer.write(_masked(0x81, _spoof(own, victim, from_line=from_line)))
         assert await _close_code(reader) == 1008
+
+
+# -- what reaches the relay early, and what the PBX cannot take -------------------------------------------
+
+@pytest.mark.stack
+async def test_frames_sent_before_the_101_arrives_are_relayed(relay, relay_settings):
+    """A fast client writes its first frame right behind its handshake request, before reading the 101."""
+    from service.sip_proxy import handshake
+
+    username = new_username()
+    query = session_query(relay_settings.auth_key_secret, username)
+    reader, writer = await asyncio.open_connection(relay.server.host, relay.server.port)
+    try:
+        key = handshake.new_key()
+        writer.write(handshake.request_bytes(f"ws://127.0.0.1/ws?{urlencode(query)}", key)
+                     + wsframe.encode(wsframe.Opcode.TEXT, _register(username), mask=True))
+        handshake.check_response((await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5))[:-4], key)
+        frames = wsframe.FrameReader(masked=False, max_size=1 << 20)
+        got: list = []
+        while not got:
+            data = await asyncio.wait_for(reader.read(65536), 5)
+            assert data, "the relay closed instead of answering"
+            got += frames.feed(data)
+        first, payload, _, _ = got[0]
+        assert first == 0x81 and payload.startswith(b"SIP/2.0 401")  # Kamailio's challenge to that REGISTER
+    finally:
+        writer.transport.abort()
+
+
+@contextlib.asynccontextmanager
+async def _fragile_pbx(limit: int) -> AsyncIterator[str]:
+    """A PBX that answers each request with a 200 but, as Kamailio does with a message over its
+    tcp_rd_buf_size, drops the connection without a word on a frame over `limit` bytes; its ws:// URL."""
+    from service.sip_proxy import handshake
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        key = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                   if line.lower().startswith("sec-websocket-key:"))
+        writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {handshake.accept_for(key)}\r\nSec-WebSocket-Protocol: sip\r\n\r\n")
+                     .encode())
+        frames = wsframe.FrameReader(masked=True, max_size=1 << 20)
+        while data := await reader.read(1 << 20):
+            for _first, payload, _key, _raw in frames.feed(data):
+                if len(payload) > limit:
+                    writer.transport.abort()
+                    return
+                writer.write(wsframe.encode(wsframe.Opcode.TEXT, b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+                                            mask=False))
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+def _message(size: int) -> str:
+    head = ("MESSAGE sip:1002@omnisense.local SIP/2.0\r\nVia: SIP/2.0/WS big.invalid;branch=z9hG4bKbig\r\n"
+            "From: <sip:1001@omnisense.local>;tag=b\r\nTo: <sip:1002@omnisense.local>\r\nCall-ID: big-1\r\n"
+            f"CSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: {size}\r\n\r\n")
+    return head + "x" * size
+
+
+async def test_a_message_the_pbx_drops_is_not_reported_as_the_pbx_being_unavailable(aiohttp_client, make_settings):
+    async with _fragile_pbx(limit=16000) as url:
+        settings = make_settings({"SIP_UPSTREAM": url})
+        client = await aiohttp_client(create_app(settings))
+        query = session_query(settings.auth_key_secret, "1001")
+        async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+            await ws.send_str(_message(100))
+            answer = await asyncio.wait_for(ws.receive(), 5)
+            assert answer.type is aiohttp.WSMsgType.TEXT and answer.data.startswith("SIP/2.0 200")
+            await ws.send_str(_message(20000))
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1011
+            assert ws.close_code == 1011 and msg.extra == "the PBX dropped a message"
+
+
+async def test_the_pbx_going_away_while_idle_is_still_1013(aiohttp_client, make_settings):
+    async with _fragile_pbx(limit=16000) as url:
+        settings = make_settings({"SIP_UPSTREAM": url})
+        client = await aiohttp_client(create_app(settings))
+        query = session_query(settings.auth_key_secret, "1001")
+        async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+            await ws.send_str(_message(100))
+            await asyncio.wait_for(ws.receive(), 5)
+            (session,) = client.app[RELAYS]
+            session.upstream.transport.abort()  # the PBX's side gone, with nothing outstanding
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("method", ["MESSAGE", "OPTIONS", "SUBSCRIBE", "NOTIFY", "INFO"])
+async def test_an_out_of_dialog_request_of_any_method_claiming_another_user_gets_403(relay, relay_settings, method):
+    username = new_username()
+    query = session_query(relay_settings.auth_key_secret, username)
+    async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+        await ws.send_str(
+            f"{method} sip:{username}@omnisense.local SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bKm\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:1002@omnisense.local>;tag=a\r\nTo: <sip:{username}@omnisense.local>\r\n"
+            f"Call-ID: spoof-{method}\r\nCSeq: 3 {method}\r\nEvent: presence\r\nContent-Length: 0\r\n\r\n")
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        answer = sip.parse(msg.data.encode())
+        assert (answer.status, answer.get("call-id"), answer.get("cseq")) == (403, f"spoof-{method}", f"3 {method}")

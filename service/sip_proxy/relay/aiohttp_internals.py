@@ -1,10 +1,14 @@
+# ruff: noqa: SLF001 - reaching into aiohttp's private parts is what this module is for, and all it is for
 """Every use the relay makes of aiohttp's private internals, in one place, for the one version they were read in.
 
 The relay lets aiohttp check and answer the browser's WebSocket handshake, then takes the socket over so
-that each frame is handled in its own protocol's `data_received` (see protocols.py). That needs two things
+that each frame is handled in its own protocol's `data_received` (see protocols.py). That needs three things
 aiohttp does not offer publicly:
 - the socket is handed to the relay's protocol before aiohttp writes the 101 (`transport.set_protocol`), so
   no frame the browser sends after reading the 101 can reach aiohttp's own WebSocket reader;
+- what aiohttp already read after the handshake request (a fast client sends its first frames before the
+  101 arrives, and the upstream connect takes a while) sits in its request handler's `_message_tail`: it is
+  taken from there and handed to the relay, and reading resumed if aiohttp had paused it over that buffer;
 - aiohttp never sees the socket close (the relay's protocol does), so it is told by hand
   (`connection_lost(None)` on its request handler), or it would keep the connection in its books.
 And it unmasks browser frames with aiohttp's C helper (`websocket_mask`), ten times faster than pure Python;
@@ -32,11 +36,21 @@ if aiohttp.__version__ != WRITTEN_FOR:  # not an assert: python -O must not skip
 wsframe.use_mask_helper(websocket_mask)
 
 
-def take_over(request: web.Request, protocol: asyncio.Protocol) -> asyncio.Transport:
-    """Give the browser's socket to `protocol` (call before `WebSocketResponse.prepare` writes the 101)."""
+def take_over(request: web.Request, protocol: asyncio.Protocol) -> tuple[asyncio.Transport, bytes]:
+    """Give the browser's socket to `protocol` (call before `WebSocketResponse.prepare` writes the 101).
+
+    Returns the transport and the bytes the browser sent after its handshake request that aiohttp had
+    already read (empty unless the client did not wait for the 101).
+    """
     transport = cast(asyncio.Transport, request.transport)  # aiohttp's handler runs over a stream transport
     transport.set_protocol(protocol)
-    return transport
+    handler = request.protocol
+    early: bytes = handler._message_tail
+    handler._message_tail = b""
+    if handler._buffer_paused:  # aiohttp stopped reading over that buffer; the relay decides from now on
+        handler._buffer_paused = False
+        transport.resume_reading()
+    return transport, early
 
 
 def release(request: web.Request) -> None:

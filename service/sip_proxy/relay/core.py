@@ -31,8 +31,18 @@ import logging
 from .. import sip
 from ..session import Session
 from ..stats import FROM_BROWSER, FROM_UPSTREAM, RelayStats
-from ..wsframe import CloseCode, FrameError, FrameReader, Opcode, close_payload, encode, parse_close, unmask
-from .identity import IdentityPolicy
+from ..wsframe import (
+    CloseCode,
+    FrameError,
+    FrameReader,
+    Opcode,
+    close_payload,
+    encode,
+    parse_close,
+    unmask,
+    valid_close_code,
+)
+from .identity import DROP, IdentityPolicy
 
 log = logging.getLogger("service.sip_proxy")
 
@@ -44,8 +54,6 @@ CLOSE_TIMEOUT = 3.0  # how long a closing leg waits for the peer's Close before 
 # Close codes worth a log line (the others are ordinary endings).
 _LOGGED_CLOSES = frozenset((CloseCode.SESSION_EXPIRED, CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG,
                             CloseCode.PROTOCOL_ERROR, CloseCode.INTERNAL_ERROR))
-# Codes a browser's Close may carry that cannot be echoed back (RFC 6455 7.4.1): 1000 is answered instead.
-_UNSENDABLE = frozenset((CloseCode.NO_STATUS, CloseCode.ABNORMAL, CloseCode.TLS_HANDSHAKE))
 
 # Plain ints for the per-frame comparisons (an IntEnum member compares as fast, but is looked up slower).
 _TEXT, _BINARY, _CONTINUATION = int(Opcode.TEXT), int(Opcode.BINARY), int(Opcode.CONTINUATION)
@@ -93,6 +101,8 @@ class RelayCore:
     __slots__ = (
         "_fragments",
         "_fragments_opcode",
+        "_unanswered_method",
+        "_unanswered_size",
         "_upstream_fragments",
         "actions",
         "browser",
@@ -120,6 +130,9 @@ class RelayCore:
         self._fragments: list[bytes] | None = None  # a browser message arriving in several frames
         self._fragments_opcode = _TEXT
         self._upstream_fragments: list[bytes] | None = None
+        # The last request relayed to the PBX while nothing has come back from it since (ACKs get no answer).
+        self._unanswered_method: bytes | None = None
+        self._unanswered_size = 0
 
     # -- life cycle ----------------------------------------------------------------------------------------
 
@@ -186,7 +199,7 @@ class RelayCore:
             if leg is self.browser:
                 self.finish(CloseCode.NORMAL)  # the browser went away: close the PBX's leg politely
             else:
-                self.finish(CloseCode.TRY_AGAIN_LATER, b"upstream unavailable")
+                self._upstream_closed(None)
         self._check_done()
 
     def _check_done(self) -> None:
@@ -204,13 +217,43 @@ class RelayCore:
             leg.shut = True
             self.actions.append((Action.ABORT, leg))
 
-    def _closed_by_peer(self, leg: Leg, code: int) -> None:
-        leg.close_received = True
+    def _browser_closed(self, payload: bytes) -> None:
+        """The browser's Close (unmasked payload): echo its code (RFC 6455 5.5.1), or fail on a bad one."""
+        browser = self.browser
+        browser.close_received = True
         if self.closing:
-            self._close(leg)
-        elif leg is self.browser:
-            # Echo the browser's own code (RFC 6455 5.5.1); 1005/1006/1015 cannot be sent, so 1000 instead.
-            self.finish(code if 1000 <= code < 5000 and code not in _UNSENDABLE else CloseCode.NORMAL)
+            self._close(browser)
+            return
+        if not payload:  # no code at all (1005 on the receiving side): answered 1000
+            self.finish(CloseCode.NORMAL)
+            return
+        code = parse_close(payload)
+        if len(payload) == 1 or not valid_close_code(code):
+            self.stats.refusal("bad_frame")
+            self.finish(CloseCode.PROTOCOL_ERROR, b"invalid close code")
+            return
+        if not payload.isascii():
+            try:
+                payload[2:].decode("utf-8")
+            except UnicodeDecodeError:
+                self.stats.refusal("not_utf8")
+                self.finish(CloseCode.INVALID_DATA, b"close reason is not UTF-8")
+                return
+        self.finish(code)
+
+    def _upstream_closed(self, code: int | None) -> None:
+        """The PBX's leg ended (its Close with `code`, or the socket lost: None) while the session was open."""
+        if code == CloseCode.MESSAGE_TOO_BIG:
+            self.finish(CloseCode.MESSAGE_TOO_BIG, b"message too big for the PBX")
+        elif self._unanswered_method is not None:
+            # The PBX hung up on a request it never answered: it could not take that message (Kamailio drops
+            # what exceeds its tcp_rd_buf_size and closes), which is not the PBX being unavailable.
+            self.stats.refused("upstream_dropped_message", logging.WARNING,
+                               "the PBX closed the leg of user %s (customer %s) after a %d-byte %s it never "
+                               "answered: it could not take that message", self.session.username,
+                               self.session.customer_id, self._unanswered_size,
+                               self._unanswered_method.decode(errors="replace"))
+            self.finish(CloseCode.INTERNAL_ERROR, b"the PBX dropped a message")
         else:
             self.finish(CloseCode.TRY_AGAIN_LATER, b"upstream unavailable")
 
@@ -260,7 +303,7 @@ class RelayCore:
         if self.closing:  # only the browser's Close matters now
             for first, payload, key, _raw in frames:
                 if first & 0x0F == _CLOSE:
-                    self._closed_by_peer(browser, parse_close(unmask(payload, key)))
+                    self._browser_closed(unmask(payload, key))
             return
         for first, payload, key, raw in frames:
             opcode = first & 0x0F
@@ -278,7 +321,7 @@ class RelayCore:
             elif opcode == _PING:
                 browser.send(encode(_PONG, unmask(payload, key), mask=False))
             elif opcode == _CLOSE:
-                self._closed_by_peer(browser, parse_close(unmask(payload, key)))
+                self._browser_closed(unmask(payload, key))
             if self.closing:  # set by the calls above (mypy keeps the narrowing from the check before the loop)
                 return  # type: ignore[unreachable]
 
@@ -297,18 +340,30 @@ class RelayCore:
 
     def _browser_message(self, message: bytes, raw: bytes | None, opcode: int) -> None:
         stats = self.stats
+        if opcode == _TEXT and not message.isascii():  # RFC 6455 8.1: a text message must be UTF-8
+            try:
+                message.decode("utf-8")
+            except UnicodeDecodeError:
+                stats.refusal("not_utf8")
+                self.finish(CloseCode.INVALID_DATA, b"text message is not UTF-8")
+                return
         try:
             what, token = sip.classify(message)
             if what == "request":
                 stats.request(FROM_BROWSER, token)
                 refusal = self.identity.check(token, message)
                 if refusal is not None:
+                    if refusal is DROP:  # the ACK for a 403 the relay made: the PBX never saw that INVITE
+                        return
                     stats.refused("identity_mismatch", logging.WARNING,
                                   "refused %s as user %r on the session of %s (customer %s)",
                                   refusal.method.decode(), refusal.claimed, self.session.username,
                                   self.session.customer_id)
-                    self.browser.send(encode(_TEXT, self.identity.refusal(message), mask=False))
+                    self.browser.send(encode(_TEXT, refusal.response, mask=False))
                     return
+                if token != b"ACK" and token.upper() != b"ACK":
+                    self._unanswered_method = token
+                    self._unanswered_size = len(message)
             elif what == "response":
                 stats.response(FROM_BROWSER, token)
         except sip.SipParseError:
@@ -327,6 +382,7 @@ class RelayCore:
         if not self.started:
             upstream.early += data
             return
+        self._unanswered_method = None  # the PBX is answering: what it does next is not about that request
         try:
             frames = upstream.reader.feed(data)
         except FrameError as exc:
@@ -353,7 +409,11 @@ class RelayCore:
             elif opcode == _PING:
                 upstream.send(encode(_PONG, payload, mask=True))
             elif opcode == _CLOSE:
-                self._closed_by_peer(upstream, parse_close(payload))
+                upstream.close_received = True
+                if self.closing:
+                    self._close(upstream)
+                else:
+                    self._upstream_closed(parse_close(payload))
 
     def _upstream_other(self, first: int, opcode: int, payload: bytes) -> None:
         """Binary or fragmented messages from the PBX: reassembled and sent to the browser as one text frame."""

@@ -168,9 +168,12 @@ class Relay:
     def close_code(self) -> int | None:
         return self.core.close_code
 
-    def attach_browser(self, transport: asyncio.Transport) -> None:
-        """The browser's socket, taken over from aiohttp before the 101 (aiohttp_internals.take_over)."""
+    def attach_browser(self, transport: asyncio.Transport, early: bytes = b"") -> None:
+        """The browser's socket, taken over from aiohttp before the 101 (aiohttp_internals.take_over), and
+        what the browser had sent already (relayed once the session starts)."""
         self.browser.transport = transport
+        if early:
+            self.core.receive_browser(early)
 
     def start(self, deadlines: Deadlines) -> None:
         """After the 101 went to the browser: relay what either side already sent, and watch the expiry."""

@@ -245,11 +245,67 @@ def test_the_browsers_close_is_echoed_and_the_pbx_gets_1000():
     assert pipe.core.close_code == 4321 and pipe.stats.closes == {4321: 1}
 
 
-@pytest.mark.parametrize("payload", [b"", wsframe.close_payload(1005), wsframe.close_payload(1006)])
-def test_a_close_without_a_sendable_code_is_answered_1000(payload):
+def test_a_close_without_a_code_is_answered_1000():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.CLOSE, b""))
+    assert close_of(pipe.to_browser()[0])[0] == 1000
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1007, 1011, 1012, 1014, 3000, 4000, 4999])
+def test_a_valid_close_code_is_echoed(code):
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.CLOSE, wsframe.close_payload(code, "adiós".encode())))
+    assert close_of(pipe.to_browser()[0])[0] == code
+
+
+@pytest.mark.parametrize("payload", [wsframe.close_payload(code) for code in
+                                     (1004, 1005, 1006, 1015, 1016, 2999, 0, 999, 5000, 65535)] + [b"\x03"])
+def test_a_reserved_or_invalid_close_code_or_a_one_byte_close_is_answered_1002(payload):
     pipe = Pipe()
     pipe.core.receive_browser(client(Opcode.CLOSE, payload))
-    assert close_of(pipe.to_browser()[0])[0] == 1000
+    assert close_of(pipe.to_browser()[0]) == (1002, b"invalid close code")
+    assert close_of(pipe.to_upstream()[0])[0] == 1000
+    assert pipe.stats.refusals == {"bad_frame": 1}
+
+
+def test_a_close_reason_that_is_not_utf8_is_answered_1007():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.CLOSE, wsframe.close_payload(1000, b"bad \xff\xfe")))
+    assert close_of(pipe.to_browser()[0]) == (1007, b"close reason is not UTF-8")
+    assert pipe.stats.refusals == {"not_utf8": 1}
+
+
+# -- UTF-8 ------------------------------------------------------------------------------------------------
+
+def message(body: bytes) -> bytes:
+    head = register(method="MESSAGE").replace(b"Content-Length: 0", b"Content-Length: %d" % len(body))
+    return head + body
+
+
+def test_a_text_message_that_is_not_utf8_closes_with_1007_and_is_not_forwarded():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, message(b"caf\xe9")))  # Latin-1, not UTF-8
+    assert close_of(pipe.to_browser()[0]) == (1007, b"text message is not UTF-8")
+    assert close_of(pipe.to_upstream()[0])[0] == 1000  # the Close, and nothing of the message
+    assert pipe.stats.refusals == {"not_utf8": 1}
+
+
+def test_utf8_is_checked_on_the_whole_message_across_fragments():
+    text = message("café ☎".encode())
+    cut = text.index("☎".encode()) + 1  # inside the 3-byte character
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, text[:cut], fin=False) + client(Opcode.CONTINUATION, text[cut:]))
+    assert pipe.to_upstream() == [(0x81, text)]
+    bad = message(b"caf\xc3")  # a character cut short at the end
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, bad[:40], fin=False) + client(Opcode.CONTINUATION, bad[40:]))
+    assert close_of(pipe.to_browser()[0])[0] == 1007
+
+
+def test_a_binary_message_need_not_be_utf8():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.BINARY, message(b"caf\xe9")))
+    assert pipe.to_upstream() == [(0x82, message(b"caf\xe9"))]
 
 
 def test_the_pbx_closing_closes_the_browser_with_1013():
@@ -265,6 +321,47 @@ def test_the_pbx_socket_lost_closes_the_browser_with_1013():
     pipe.core.lost(pipe.core.upstream)
     assert close_of(pipe.to_browser()[0]) == (1013, b"upstream unavailable")
     assert pipe.core.upstream.out == []  # nothing is written to a socket that is gone
+
+
+def test_the_pbx_hanging_up_on_a_request_it_never_answered_is_not_reported_as_unavailable():
+    """Kamailio drops a message over its tcp_rd_buf_size and closes the connection without a word."""
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, message(b"x" * 20000)))
+    pipe.to_upstream()
+    pipe.core.lost(pipe.core.upstream)
+    assert close_of(pipe.to_browser()[0]) == (1011, b"the PBX dropped a message")
+    assert pipe.stats.refusals == {"upstream_dropped_message": 1}
+
+
+@pytest.mark.parametrize("between", [
+    server(Opcode.TEXT, OK),  # the PBX answered: a later loss is the PBX going away
+    None,  # nothing was sent at all
+])
+def test_the_pbx_going_away_after_answering_is_1013(between):
+    pipe = Pipe()
+    if between is not None:
+        pipe.core.receive_browser(client(Opcode.TEXT, register()))
+        pipe.core.receive_upstream(between)
+        assert pipe.to_browser() == [(0x81, OK)]
+    pipe.core.lost(pipe.core.upstream)
+    assert close_of(pipe.to_browser()[0]) == (1013, b"upstream unavailable")
+
+
+def test_an_ack_or_a_response_expects_no_answer_so_a_later_loss_is_1013():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, register(method="ACK").replace(
+        b"To: <sip:1001@omnisense.local>", b"To: <sip:1001@omnisense.local>;tag=d")))
+    pipe.core.receive_browser(client(Opcode.TEXT, OK))
+    assert len(pipe.to_upstream()) == 2
+    pipe.core.lost(pipe.core.upstream)
+    assert close_of(pipe.to_browser()[0])[0] == 1013
+
+
+def test_the_pbx_closing_with_1009_is_passed_on_as_1009():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, message(b"x" * 20000)))
+    pipe.core.receive_upstream(server(Opcode.CLOSE, wsframe.close_payload(1009)))
+    assert close_of(pipe.to_browser()[0]) == (1009, b"message too big for the PBX")
 
 
 def test_the_browser_leaving_closes_the_pbx_leg_politely():
@@ -372,7 +469,62 @@ def test_a_second_or_folded_from_closes_with_1008(message):
 
 def test_the_sessions_own_requests_and_responses_pass():
     pipe = Pipe()
-    for message in (register(), register(method="INVITE"), register(method="MESSAGE"), OK):
-        pipe.core.receive_browser(client(Opcode.TEXT, message))
-        assert pipe.to_upstream() == [(0x81, message)]
+    for text in (register(), register(method="INVITE"), register(method="MESSAGE"), OK):
+        pipe.core.receive_browser(client(Opcode.TEXT, text))
+        assert pipe.to_upstream() == [(0x81, text)]
     assert pipe.stats.responses == {("browser", b"200"): 1}
+
+
+@pytest.mark.parametrize("method", ["MESSAGE", "OPTIONS", "SUBSCRIBE", "PUBLISH", "REFER", "NOTIFY", "INFO",
+                                    "BYE", "CANCEL", "UPDATE", "PRACK", "FOO", "message"])
+def test_an_out_of_dialog_request_of_any_method_for_another_user_is_refused(method):
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, register("1002", method=method)))
+    assert sip.parse(pipe.to_browser()[0][1]).status == 403
+    assert pipe.core.upstream.out == []
+
+
+def in_dialog(method: str, from_user: str) -> bytes:
+    return register(from_user, to_user=USER, method=method).replace(
+        b"To: <sip:1001@omnisense.local>", b"To: <sip:1001@omnisense.local>;tag=pbx")
+
+
+@pytest.mark.parametrize("method", ["INVITE", "BYE", "INFO", "ACK", "NOTIFY", "REFER", "UPDATE", "MESSAGE"])
+def test_requests_inside_a_dialog_pass_unchanged_whatever_their_from(method):
+    """A PBX calling an agent puts the agent's Contact in To, so the agent's re-INVITE has it as From."""
+    pipe = Pipe()
+    text = in_dialog(method, "634v2ne2")
+    frame = client(Opcode.TEXT, text)
+    pipe.core.receive_browser(frame)
+    assert pipe.raw_to_upstream() == [frame] and pipe.core.browser.out == []
+
+
+def test_a_register_is_checked_even_with_a_to_tag():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, in_dialog("REGISTER", "1002")))
+    assert sip.parse(pipe.to_browser()[0][1]).status == 403
+    assert pipe.core.upstream.out == []
+
+
+def test_a_tag_inside_the_to_uri_is_not_a_dialog():
+    pipe = Pipe()
+    spoof = register("1002", method="MESSAGE").replace(b"To: <sip:1001@omnisense.local>",
+                                                       b"To: <sip:1001@omnisense.local;tag=x>")
+    pipe.core.receive_browser(client(Opcode.TEXT, spoof))
+    assert sip.parse(pipe.to_browser()[0][1]).status == 403
+
+
+def test_the_ack_for_a_403_the_relay_made_is_not_forwarded():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, register("1002", to_user=USER, method="INVITE")))
+    answer = sip.parse(pipe.to_browser()[0][1])
+    assert answer.status == 403
+    to = answer.get("to")
+    assert to is not None
+    ack = register("1002", to_user=USER, method="ACK").replace(b"To: <sip:1001@omnisense.local>", b"To: " + to.encode())
+    pipe.core.receive_browser(client(Opcode.TEXT, ack))
+    assert pipe.core.upstream.out == [] and pipe.core.browser.out == [] and not pipe.core.closing
+    # Any other ACK still goes through, and the same one again would too (only one ACK per 403 is expected).
+    other = in_dialog("ACK", "1001")
+    pipe.core.receive_browser(client(Opcode.TEXT, other))
+    assert pipe.to_upstream() == [(0x81, other)]
