@@ -150,6 +150,23 @@ async def pbx_call(plain_phone: PhoneControl, service, open_phone) -> PhonePage:
 
 @pytest.mark.stack
 @pytest.mark.browser
+async def test_a_pbx_call_to_the_agents_contact_holds_and_resumes(service, open_phone, plain_phone) -> None:
+    a = await pbx_call(plain_phone, service, open_phone)
+    await a.page.click("#hold-button")
+    await until(lambda: a.text("#call-state"), lambda t: t == "On hold", "the agent showing the call on hold")
+    assert (await a.stats())["direction"] == "sendonly"
+    held = await rtp_counts(a)
+    await a.page.click("#hold-button")
+    await until(lambda: a.text("#call-state"), lambda t: t == "In call", "the agent showing the call resumed")
+    assert (await a.stats())["direction"] == "sendrecv"
+    await until(lambda: rtp_counts(a), lambda c: c["received"] > held["received"] + 25, "media again after resuming")
+    await a.page.click("#hangup-button")
+    await a.wait_state("registered")
+    assert a.errors == []
+
+
+@pytest.mark.stack
+@pytest.mark.browser
 async def test_a_pbx_call_to_the_agents_contact_carries_rfc4733_dtmf(service, open_phone, plain_phone) -> None:
     a = await pbx_call(plain_phone, service, open_phone)
     mark = len(plain_phone.events)
