@@ -61,7 +61,11 @@ def announce(env: dict[str, str]) -> dict[str, str]:
         "Archive API (a key made for this run):\n"
         f"  curl -X POST {base}/vicidial/leads/archive \\\n"
         f"    -H 'Authorization: Key={key}' -H 'Content-Type: application/json' \\\n"
-        "    -d '{\"insert_leads\": true, \"update_leads\": true, \"delete_leads\": true, \"lead_ids\": [1, 2]}'\n",
+        "    -d '{\"insert_leads\": true, \"update_leads\": true, \"delete_leads\": true, \"lead_ids\": [1, 2]}'\n"
+        "Dearchive API (the same key; brings leads 1 and 2 back):\n"
+        f"  curl -X POST {base}/vicidial/leads/dearchive \\\n"
+        f"    -H 'Authorization: Key={key}' -H 'Content-Type: application/json' \\\n"
+        "    -d '{\"insert_leads\": true, \"delete_leads\": true, \"lead_ids\": [1, 2]}'\n",
         flush=True,
     )
     return {"ARCHIVE_API_KEYS": keys}
