@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from devstack import kamailio
+from devstack import kamailio, procs
 from service.app import create_app
 from service.sip_proxy import sip, wsframe
 from service.sip_proxy.routes import PER_KEY, RELAYS, close_sessions
@@ -21,8 +21,16 @@ from tools.sipload import agents, messages
 from tools.sipload.ua import Agent, SipError
 
 from .helpers import (
-    RawWebSocket, in_, kamailio_lookup, never_set, new_username, session_query, until, upgrade_headers,
+    RawWebSocket,
+    in_,
+    kamailio_lookup,
+    never_set,
+    new_username,
+    session_query,
+    until,
+    upgrade_headers,
 )
+
 
 @pytest.mark.stack
 async def test_register_with_digest_auth_through_the_relay(connect):
@@ -146,7 +154,7 @@ async def test_allowed_origins_are_accepted(aiohttp_client, make_settings, stack
     query = session_query(settings.auth_key_secret, "1001")
     async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",), origin="https://crm.example.com") as ws:
         assert ws.protocol == "sip"
-    status, body = await _refusal(client, query, origin="https://other.example.com")
+    status, _body = await _refusal(client, query, origin="https://other.example.com")
     assert status == 403
 
 
@@ -336,7 +344,7 @@ async def test_a_browser_leaving_during_the_upstream_connect_leaves_no_upstream_
         settings = make_settings({**stack_env, "SIP_UPSTREAM": f"ws://127.0.0.1:{port}"})
         client = await aiohttp_client(create_app(settings))
         query = session_query(settings.auth_key_secret, new_username())
-        reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+        _reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
         writer.write(handshake.request_bytes(f"ws://127.0.0.1/ws?{urlencode(query)}", handshake.new_key()))
         await asyncio.wait_for(connected.wait(), 5)
         writer.close()
@@ -359,7 +367,7 @@ async def test_kamailio_restart_closes_with_1013_and_new_sessions_work(connect, 
         assert agent.ws.close_code == 1013
     finally:
         await asyncio.to_thread(kamailio.start, stack_env)  # running again whatever happened above
-    assert kamailio.procs.running(kamailio.NAME)
+    assert procs.running(kamailio.NAME)
     again = await connect(agent.username)
     assert kamailio_lookup(again.username)
 
@@ -392,8 +400,9 @@ async def test_a_second_from_header_closes_with_1008_and_is_not_forwarded(relay,
     async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
         await ws.send_str(
             f"REGISTER sip:omnisense.local SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bKdup\r\n"
-            f"Max-Forwards: 70\r\nFrom: <sip:{username}@omnisense.local>;tag=a\r\nTo: <sip:{username}@omnisense.local>\r\n"
-            f"FROM: <sip:1002@omnisense.local>;tag=b\r\nCall-ID: dup-1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n")
+            f"Max-Forwards: 70\r\nFrom: <sip:{username}@omnisense.local>;tag=a\r\n"
+            f"To: <sip:{username}@omnisense.local>\r\nFROM: <sip:1002@omnisense.local>;tag=b\r\n"
+            "Call-ID: dup-1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n")
         msg = await asyncio.wait_for(ws.receive(), 5)
         assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1008
 
@@ -465,7 +474,8 @@ async def test_a_lower_case_register_for_another_user_gets_403(relay, relay_sett
     """Kamailio reads method names in any case ("register" is a REGISTER), so the identity check must too."""
     username = new_username()
     async with _raw(relay, relay_settings, username) as raw:
-        spoof = _register(username).replace(f"<sip:{username}@".encode(), b"<sip:1002@").replace(b"REGISTER", b"register")
+        spoof = _register(username).replace(f"<sip:{username}@".encode(), b"<sip:1002@")
+        spoof = spoof.replace(b"REGISTER", b"register")
         raw.send_raw(wsframe.encode(wsframe.Opcode.TEXT, spoof, mask=True))
         first, payload, _, _ = await asyncio.wait_for(raw.next_frame(), 5)
         assert first == 0x81 and payload.startswith(b"SIP/2.0 403")
@@ -569,7 +579,8 @@ async def test_a_flood_of_refused_invites_writes_a_few_lines_and_counts_them_all
         for i in range(flood):
             await ws.send_str(
                 f"INVITE sip:1002@omnisense.local SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bKflood{i}\r\n"
-                "Max-Forwards: 70\r\nFrom: <sip:someone-else@omnisense.local>;tag=a\r\nTo: <sip:1002@omnisense.local>\r\n"
+                "Max-Forwards: 70\r\nFrom: <sip:someone-else@omnisense.local>;tag=a\r\n"
+                "To: <sip:1002@omnisense.local>\r\n"
                 f"Call-ID: flood-{i}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
         for _ in range(flood):  # every one answered 403 by the relay itself
             msg = await asyncio.wait_for(ws.receive(), 5)
@@ -586,7 +597,8 @@ def _masked(first: int, payload: bytes, length: bytes | None = None) -> bytes:
     """A client frame by hand: first byte, mask bit and length (or `length`, the raw length bytes), key, payload."""
     key = b"\x37\xfa\x21\x3d"
     if length is None:
-        length = bytes([0x80 | len(payload)]) if len(payload) < 126 else bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
+        short = len(payload) < 126
+        length = bytes([0x80 | len(payload)]) if short else bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
     return bytes([first]) + length + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
@@ -660,14 +672,16 @@ def _percent(user: str) -> str:
 
 
 SPOOFS = {
-    "compact f:": dict(from_line="f: <sip:{victim}@omnisense.local>;tag=s"),
-    "a display name saying the agent's own name": dict(from_line='From: "{own}" <sip:{victim}@omnisense.local>;tag=s'),
-    "the agent in the display name, the victim in a sips URI": dict(from_line='From: "sip:{own}@omnisense.local" <sips:{victim}@omnisense.local>'),
-    "upper-case FROM": dict(from_line="FROM: <sip:{victim}@omnisense.local>;tag=s"),
-    "percent-encoded user": dict(from_line="From: <sip:{pct}@omnisense.local>;tag=s"),
-    "REGISTER binding the victim (own From, victim To)": dict(method="REGISTER", from_line="From: <sip:{own}@omnisense.local>;tag=s",
-                                                               to_line="t: <sip:{victim}@omnisense.local>"),
-    "lower-case register": dict(method="register", from_line="From: <sip:{own}@omnisense.local>;tag=s"),
+    "compact f:": {"from_line": "f: <sip:{victim}@omnisense.local>;tag=s"},
+    "a display name saying the agent's own name": {"from_line": 'From: "{own}" <sip:{victim}@omnisense.local>;tag=s'},
+    "the agent in the display name, the victim in a sips URI": {
+        "from_line": 'From: "sip:{own}@omnisense.local" <sips:{victim}@omnisense.local>'},
+    "upper-case FROM": {"from_line": "FROM: <sip:{victim}@omnisense.local>;tag=s"},
+    "percent-encoded user": {"from_line": "From: <sip:{pct}@omnisense.local>;tag=s"},
+    "REGISTER binding the victim (own From, victim To)": {
+        "method": "REGISTER", "from_line": "From: <sip:{own}@omnisense.local>;tag=s",
+        "to_line": "t: <sip:{victim}@omnisense.local>"},
+    "lower-case register": {"method": "register", "from_line": "From: <sip:{own}@omnisense.local>;tag=s"},
 }
 
 
@@ -687,7 +701,8 @@ async def test_an_identity_spoof_in_any_spelling_gets_403_and_binds_nothing(rela
     assert not kamailio_lookup(victim)
 
 
-@pytest.mark.parametrize("extra", ["From: <sip:{own}@omnisense.local>;tag=t", "From: <sip:{own}@omnisense.local>\r\n <sip:{victim}@h>"])
+@pytest.mark.parametrize(
+    "extra", ["From: <sip:{own}@omnisense.local>;tag=t", "From: <sip:{own}@omnisense.local>\r\n <sip:{victim}@h>"])
 async def test_two_from_headers_or_a_folded_from_close_with_1008(relay, relay_settings, extra):
     own, victim = new_username(), new_username()
     from_line = extra.format(own=own, victim=victim)
