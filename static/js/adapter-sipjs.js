@@ -94,3 +94,64 @@ export function sdhFactory(SIP, chooseRtc) {
     return build(session, { ...options, peerConnectionOptions });
   };
 }
+
+/**
+ * Send a re-INVITE (Session.js's sendReinvite) and learn how it ended: resolves {ok, code} with the final
+ * response's status code. sendReinvite hands its delegate to the core session's invite() and reports only
+ * `reinviteAccepted`/`reinviteFailed`, without the code, so the delegate is wrapped for this one request.
+ * Session.reinvite's `sessionDescriptionHandlerOptions.RTCOfferOptions.iceRestart` does not reach the browser
+ * (Web/SessionDescriptionHandler.js createOfferOrAnswer passes the options object to Function.apply as the
+ * argument list, so createOffer gets none): an ICE restart is asked of the peer connection itself
+ * (RTCPeerConnection.restartIce, which marks the next offer). Resolves {ok: false, code: null} when no
+ * re-INVITE went out (one already pending, no description handler), and {ok: false, code: 408} when no answer
+ * came within `timeoutMs` (the pending flag is then cleared, see forgetPendingReinvite: sendReinvite does not
+ * return its promise, so a failed offer is otherwise never reported).
+ */
+export function reinvite(session, { iceRestart = false, timeoutMs = 10000 } = {}) {
+  return new Promise((resolveOnce) => {
+    const core = session.session;
+    const invite = core?.invite;
+    let timer = null;
+    let done = false;
+    const resolve = (result) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (core) core.invite = invite;
+      // A refused re-INVITE leaves our offer applied (sendReinvite's onReject does not undo it): roll it
+      // back, or the next offer, or the far end's, meets a connection still waiting for an answer.
+      const pc = peerConnectionOf(session);
+      if (!result.ok && pc?.signalingState === "have-local-offer") {
+        pc.setLocalDescription({ type: "rollback" }).catch(() => {});
+      }
+      resolveOnce(result);
+    };
+    if (!core || session.pendingReinvite || !session.sessionDescriptionHandler) {
+      resolve({ ok: false, code: null });
+      return;
+    }
+    if (iceRestart) peerConnectionOf(session)?.restartIce?.();
+    timer = setTimeout(() => {
+      forgetPendingReinvite(session);
+      resolve({ ok: false, code: 408 });
+    }, timeoutMs);
+    core.invite = function wrappedInvite(delegate, options) {
+      core.invite = invite;
+      const settle = (ok, handler) => (response) => {
+        try {
+          handler?.call(delegate, response);
+        } finally {
+          resolve({ ok, code: response?.message?.statusCode ?? null });
+        }
+      };
+      return invite.call(core, {
+        ...delegate,
+        onAccept: settle(true, delegate.onAccept),
+        onRedirect: settle(false, delegate.onRedirect),
+        onReject: settle(false, delegate.onReject),
+      }, options);
+    };
+    session.reinvite();
+    if (!session.pendingReinvite) resolve({ ok: false, code: null });
+  });
+}

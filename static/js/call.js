@@ -13,7 +13,7 @@
 
 import { PhoneError } from "./errors.js";
 import {
-  finishIceGathering, forgetPendingReinvite, hasEnded, isIncomingRefer, peerConnectionOf, referTarget,
+  finishIceGathering, forgetPendingReinvite, hasEnded, isIncomingRefer, peerConnectionOf, referTarget, reinvite,
   restoreLocalHold, sendDtmfInfo,
 } from "./adapter-sipjs.js";
 import { summarizeStats } from "./stats.js";
@@ -22,6 +22,35 @@ import { summarizeStats } from "./stats.js";
 // is in (tuneIce): the relay is all a relay-only policy needs, and works for any network.
 const RELAY_GRACE_MS = 40;
 const HOLD_TIMEOUT_MS = 10000;
+// How long the media path may stay `disconnected` (no answer to ICE consent checks) before the call is given up.
+export const MEDIA_LOST_MS = 15000;
+/**
+ * How long to wait before refresh attempt `attempt` (0-based) after a reconnect. Both ends of a call often
+ * reconnect at once and their re-INVITEs cross (491): as RFC 3261 14.1 asks, the end that placed the call
+ * waits longer (2.1-4 s after a failure, 1 s before its first try) than the end that answered (0-2 s, none
+ * before the first). Pure.
+ */
+export function refreshDelay(attempt, direction, random = Math.random) {
+  const placed = direction === "outgoing";
+  if (attempt === 0) return placed ? 1000 : 0;
+  return placed ? 2100 + random() * 1900 : random() * 2000;
+}
+
+/**
+ * What to do with the answer to the re-INVITE that refreshes a dialog after a reconnect. Pure.
+ * "refreshed": done; "gone": the far end has no such dialog any more (481, or 404/410 from a proxy that lost
+ * it), end the call; "retry": try again a moment later (no answer, 491, the far end not reachable yet).
+ */
+export function refreshOutcome({ ok, code }) {
+  if (ok) return "refreshed";
+  if (code === 481 || code === 404 || code === 410) return "gone";
+  return "retry";
+}
+
+/** Whether a peer connection in this state has lost its media path and needs an ICE restart. Pure. */
+export function mediaPathFailed(connectionState) {
+  return connectionState === "failed" || connectionState === "disconnected";
+}
 const DTMF_TONES = /^[0-9A-Da-d*#,]{1,64}$/;
 const DTMF_TIMING = { duration: 100, interToneGap: 70 };
 
@@ -59,6 +88,10 @@ export class Call extends EventTarget {
     this.endCause = null;
     this.dtmfSent = "";
     this.dtmfReceived = "";
+    this.linkUp = true; // the phone's signalling link: while it is down a dead media path waits for the restart
+    this.mediaTimer = null;
+    this.refreshing = null; // the running dialog refresh (a promise), if any
+    this.refreshRun = 0;
     this.listen();
   }
 
@@ -66,13 +99,7 @@ export class Call extends EventTarget {
     const { session } = this;
     session.on("SessionDescriptionHandler-created", (sdh) => {
       this.tuneIce(sdh);
-      // The far end vanished without a BYE (its network or its signalling died): ICE consent checks fail
-      // after about 30 s. Hang up rather than sit in a silent call.
-      sdh.on("iceConnectionFailed", () => {
-        if (this.state !== "in-call") return;
-        this.notice("call", "warn", "The call's audio connection was lost.", "after-call");
-        this.end("Media lost");
-      });
+      this.watchMedia();
     });
     session.on("progress", (response) => {
       if (this.direction === "outgoing" && response?.statusCode >= 180 && this.state === "calling") this.emit("ringback");
@@ -115,15 +142,111 @@ export class Call extends EventTarget {
   onAccepted() {
     this.startedAt = Date.now();
     this.state = "in-call";
+    this.watchMedia();
     this.applyMute();
     this.watchDtmfSender();
     this.emit("connected");
+  }
+
+  /**
+   * The far end vanished without a BYE (its page crashed, its network died): the peer connection goes
+   * `disconnected` when ICE consent checks go unanswered (a few seconds) and `failed` later (Chromium fires no
+   * iceConnectionFailed that SIP.js would pass on). `failed`, or `disconnected` for MEDIA_LOST_MS, ends the
+   * call, while the signalling link is up; with the link down the call is kept for the ICE restart that the
+   * dialog refresh brings (see refresh()).
+   */
+  watchMedia() {
+    const pc = peerConnectionOf(this.session);
+    if (!pc || this.watchedPc === pc) return;
+    this.watchedPc = pc;
+    pc.addEventListener("connectionstatechange", () => this.checkMedia());
+  }
+
+  checkMedia() {
+    const pc = peerConnectionOf(this.session);
+    if (this.state !== "in-call" || !pc) return;
+    const state = pc.connectionState;
+    if (!mediaPathFailed(state)) {
+      clearTimeout(this.mediaTimer);
+      this.mediaTimer = null;
+      return;
+    }
+    if (!this.linkUp || this.refreshing) return; // the refresh restarts ICE, then this is checked again
+    if (state === "failed") {
+      this.mediaLost();
+    } else if (this.mediaTimer === null) {
+      this.log.warn(`the call's media path is ${state}: ending the call unless it recovers within ${MEDIA_LOST_MS / 1000} s`);
+      this.mediaTimer = setTimeout(() => {
+        this.mediaTimer = null;
+        if (mediaPathFailed(peerConnectionOf(this.session)?.connectionState)) this.mediaLost();
+      }, MEDIA_LOST_MS);
+    }
+  }
+
+  mediaLost() {
+    if (this.state !== "in-call") return;
+    this.notice("call", "warn", `The call with ${this.peer} was lost: no audio came through (the other side stopped answering).`, "after-call");
+    this.end("Media lost");
+  }
+
+  /** The phone's signalling link went down (false) or came back (true). */
+  setLink(up) {
+    this.linkUp = up;
+    if (!up) {
+      clearTimeout(this.mediaTimer);
+      this.mediaTimer = null;
+      this.refreshRun++; // a refresh still running stops; the next registration starts a new one
+    } else {
+      this.checkMedia();
+    }
+  }
+
+  /**
+   * After a reconnect: re-INVITE over the new connection, so the far end (and every proxy) sends its next
+   * requests there (the re-INVITE is a target refresh carrying our Contact over the new transport), with an ICE
+   * restart when the media path has failed. Retries until it is answered or the link goes down again; a dialog
+   * the far end no longer knows ends the call as "Connection lost". Resolves with the outcome.
+   */
+  refresh() {
+    if (this.state !== "in-call") return Promise.resolve("none");
+    const run = ++this.refreshRun;
+    const attempt = async () => {
+      for (let n = 1; ; n++) {
+        const wait = refreshDelay(n - 1, this.direction);
+        if (wait > 0) await new Promise((resolve) => { setTimeout(resolve, wait); });
+        if (run !== this.refreshRun || this.state !== "in-call") return "stopped";
+        const iceRestart = mediaPathFailed(peerConnectionOf(this.session)?.connectionState);
+        this.log.info(`refreshing the call over the new connection (re-INVITE${iceRestart ? " with ICE restart" : ""}, attempt ${n})`);
+        const answer = await reinvite(this.session, { iceRestart });
+        const outcome = refreshOutcome(answer);
+        if (run !== this.refreshRun || this.state !== "in-call") return "stopped";
+        if (outcome === "refreshed") {
+          this.log.info("call refreshed over the new connection");
+          return outcome;
+        }
+        if (outcome === "gone") {
+          this.log.warn(`the other side no longer knows this call (${answer.code}): ending it`);
+          this.notice("call", "warn", `The call with ${this.peer} could not be restored after the connection was lost.`, "after-call");
+          this.end("Connection lost");
+          return outcome;
+        }
+        this.log.info(`refresh not answered (${answer.code ?? "not sent"}): trying again`);
+      }
+    };
+    const running = attempt().finally(() => {
+      if (this.refreshing === running) this.refreshing = null;
+      this.checkMedia();
+    });
+    this.refreshing = running;
+    return running;
   }
 
   onTerminated(cause) {
     if (this.state === "ended") return;
     this.state = "ended";
     clearTimeout(this.holdTimer);
+    clearTimeout(this.mediaTimer);
+    this.refreshRun++;
     this.emit("ended", { cause: this.endCause || cause || "Terminated" });
   }
 

@@ -3,7 +3,7 @@
 
 import { PhoneError } from "./errors.js";
 
-const FORWARDED_EVENTS = ["registered", "unregistered", "incoming", "connected", "ended", "expired", "error"];
+const FORWARDED_EVENTS = ["registered", "unregistered", "incoming", "connected", "ended", "expired", "error", "link"];
 
 /** Check a command's shape; returns [command, null] or [null, message]. Pure. */
 export function parseCommand(data) {
@@ -103,6 +103,7 @@ function pick(type, detail = {}) {
     case "unregistered": return { cause: detail.cause };
     case "error": return { message: detail.message };
     case "expired": return { message: detail.message };
+    case "link": return { up: detail.up };
     default: return {};
   }
 }

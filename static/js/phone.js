@@ -27,6 +27,8 @@ export const EVENTS = [
   "notice", // {id, level, text, scope}: something the agent should read; scope "call" goes with the call,
   // "after-call" with the next call, none stays
   "dtmf", // {direction, tones, method}
+  "link", // {up}: the signalling link went down or came back (a call stays up meanwhile)
+  "refreshed", // {outcome}: a call was refreshed over a new connection ("refreshed"), or found gone ("gone")
   "autoplay-blocked",
 ];
 
@@ -73,6 +75,7 @@ export class Phone extends EventTarget {
     this.windDownAt = params.expiresAt - EXPIRY_LEAD_MS;
 
     this.connection = "connecting"; // connecting | registered | reconnecting | expired | error
+    this.linkUp = true; // false while a registered phone has lost its signalling link (<body data-link>)
     this.call = null; // the current Call, if any
     this.callEvents = null; // AbortController of the phone's listeners on it
     this.everRegistered = false;
@@ -101,7 +104,14 @@ export class Phone extends EventTarget {
       this.log.info("the browser is online again");
       if (!this.finished && this.connection !== "registered") this.watchdog.now("the browser is back online");
     };
-    this.onOffline = () => this.log.warn("the browser went offline");
+    // The browser knows the network is gone before a WebSocket does (it may sit open, silent, for a while):
+    // drop it, keep the call, and reconnect once the network is back.
+    this.onOffline = () => {
+      this.log.warn("the browser went offline");
+      if (this.finished || !this.ua?.transport.isConnected()) return;
+      this.ua.transport.disconnect({ force: true });
+      this.onDisconnected({ code: 1006, reason: "the browser went offline" });
+    };
   }
 
   // ---- life cycle -------------------------------------------------------------------------------------------
@@ -224,7 +234,29 @@ export class Phone extends EventTarget {
     this.connection = next;
     if (was === "registered") this.emit("unregistered", { cause: next });
     if (next === "registered") this.emit("registered", {});
+    if (next === "reconnecting") this.setLink(false);
+    if (next === "registered") this.setLink(true);
     this.changed();
+  }
+
+  /** The signalling link is down from its loss until the phone has registered again. */
+  setLink(up) {
+    if (this.linkUp === up) return;
+    this.linkUp = up;
+    this.log[up ? "info" : "warn"](up ? "signalling link restored" : "signalling link lost");
+    this.call?.setLink(up);
+    this.emit("link", { up });
+    if (up) this.refreshCall();
+  }
+
+  /** After a reconnect, move the call in progress onto the new connection (see Call.refresh). */
+  refreshCall() {
+    const call = this.call;
+    if (call?.state !== "in-call") return;
+    call.refresh().then((outcome) => {
+      if (outcome === "refreshed") performance.mark("webphone:refreshed"); // User Timing, for bench/webphone.py
+      if (outcome === "refreshed" || outcome === "gone") this.emit("refreshed", { outcome });
+    });
   }
 
   onRegistered() {
@@ -346,6 +378,7 @@ export class Phone extends EventTarget {
     clearTimeout(this.turnRefresh);
     clearInterval(this.clock);
     window.removeEventListener("online", this.onOnline);
+    window.removeEventListener("offline", this.onOffline);
     this.call?.end(cause);
     const ua = this.ua;
     if (!ua) return;

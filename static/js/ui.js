@@ -281,6 +281,7 @@ export class PhoneUI {
     document.body.dataset.registration = connection;
     document.body.dataset.call = call;
     document.body.dataset.hold = String(held);
+    document.body.dataset.link = phone.linkUp ? "up" : "down";
     $("status-text").textContent = STATUS_TEXT[connection];
     this.announceChanges(current, held, connection);
     if (phone.finished) return; // showProblem has taken over the page
@@ -291,7 +292,7 @@ export class PhoneUI {
       idle: registered ? "Ready" : STATUS_TEXT[connection],
       ringing: "Incoming call",
       calling: "Calling…",
-      "in-call": held ? "On hold" : "In call",
+      "in-call": phone.linkUp ? (held ? "On hold" : "In call") : "In call: restoring the line…",
     }[call];
     $("call-peer").textContent = idle ? (registered ? "Dial a number or wait for a call" : "Calls can start once registered")
       : current.peer;
@@ -363,9 +364,10 @@ export class PhoneUI {
       const { at, reason } = phone.retry;
       const why = reason ? ` (${reason})` : "";
       const verb = phone.connection === "reconnecting" ? "Reconnecting" : "Connecting";
-      $("link-text").textContent = at
+      const kept = phone.call?.state === "in-call" ? "The call is kept; its audio goes on. " : "";
+      $("link-text").textContent = kept + (at
         ? `${verb}${why}: next try in ${Math.max(1, Math.ceil((at - Date.now()) / 1000))} s.`
-        : `${verb} to the server…`;
+        : `${verb} to the server…`);
       $("retry-now").hidden = !at;
     }
 

@@ -171,3 +171,28 @@ test("hold turns the microphone off at once and resume turns it back on once acc
   assert.equal(track.enabled, true);
   clearTimeout(call.holdTimer);
 });
+
+test("a dialog refresh is done on 2xx, gone on 481 (or a proxy's 404/410), tried again otherwise", async () => {
+  const { refreshOutcome } = await import("../../static/js/call.js");
+  assert.equal(refreshOutcome({ ok: true, code: 200 }), "refreshed");
+  for (const code of [481, 404, 410]) assert.equal(refreshOutcome({ ok: false, code }), "gone");
+  for (const code of [408, 491, 500, 503, null]) assert.equal(refreshOutcome({ ok: false, code }), "retry");
+});
+
+test("crossing refreshes back off as RFC 3261 asks: the caller longer than the callee", async () => {
+  const { refreshDelay } = await import("../../static/js/call.js");
+  assert.equal(refreshDelay(0, "incoming"), 0);
+  assert.equal(refreshDelay(0, "outgoing"), 1000);
+  for (const r of [0, 0.5, 0.999]) {
+    const callee = refreshDelay(1, "incoming", () => r);
+    const caller = refreshDelay(3, "outgoing", () => r);
+    assert.ok(callee >= 0 && callee < 2000, `callee ${callee}`);
+    assert.ok(caller >= 2100 && caller < 4000, `caller ${caller}`);
+  }
+});
+
+test("failed and disconnected media paths need an ICE restart; new, connecting and connected do not", async () => {
+  const { mediaPathFailed } = await import("../../static/js/call.js");
+  assert.deepEqual(["new", "connecting", "connected", "disconnected", "failed", "closed"].map(mediaPathFailed),
+    [false, false, false, true, true, false]);
+});

@@ -8,20 +8,28 @@ code as `python -m service webphone-url`.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Error as PlaywrightError, Page, async_playwright
 
-from devstack import chromium
+from devstack import chromium, kamailio, procs
+from devstack.paths import short_run_dir
 from service.app import create_app
-from service.config import Settings
+from service.config import Settings, load_settings
 from service.sip_proxy.links import webphone_url
 from tools.sipload import agents
 
@@ -45,15 +53,16 @@ def webphone_settings(stack_env: dict[str, str], make_settings) -> Settings:
 
 
 @dataclass
-class Service:
-    server: TestServer
+class Launcher:
+    """Mints launch URLs for a service at `base`."""
+
     settings: Settings
     turn_port: int
     password_secret: str
 
     @property
     def base(self) -> str:
-        return str(self.server.make_url("")).rstrip("/")
+        raise NotImplementedError
 
     def url(self, username: str | None = None, *, expires_in: float = 3600, expire_date: str | None = None,
             password: str | None = None, base: str | None = None, **options: Any) -> str:
@@ -72,15 +81,132 @@ class Service:
         )
 
 
+@dataclass
+class Service(Launcher):
+    """The app in this process (aiohttp's TestServer) on a free port."""
+
+    server: TestServer = field(kw_only=True)
+
+    @property
+    def base(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+
 @pytest.fixture
 async def service(webphone_settings: Settings, stack_env: dict[str, str]) -> AsyncIterator[Service]:
     server = TestServer(create_app(webphone_settings), host="127.0.0.1", port=None)
     await server.start_server()
     try:
-        yield Service(server, webphone_settings, webphone_settings.turn_port,
-                      agents.agent_secret(stack_env["AUTH_KEY_SECRET"]))
+        yield Service(webphone_settings, webphone_settings.turn_port,
+                      agents.agent_secret(stack_env["AUTH_KEY_SECRET"]), server=server)
     finally:
         await server.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceProcess(Launcher):
+    """`python -m service serve` as a process of its own on a port of its own, so it can really be killed."""
+
+    def __init__(self, stack_env: dict[str, str], upstream: str | None = None) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, **stack_env, "HOST": "127.0.0.1", "PORT": str(self.port),
+                    "ICE_TRANSPORT_POLICY": "relay", "TURN_CLI": ""}
+        if upstream:
+            self.env["SIP_UPSTREAM"] = upstream
+        settings = load_settings(self.env)
+        super().__init__(settings, settings.turn_port, agents.agent_secret(stack_env["AUTH_KEY_SECRET"]))
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> subprocess.Popen[bytes]:
+        """Start one more process (on the same port) and return once it answers /healthz."""
+        proc = await asyncio.to_thread(subprocess.Popen, [sys.executable, "-m", "service", "serve"], env=self.env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                assert proc.poll() is None, "the service exited at start-up"
+                try:
+                    async with session.get(f"{self.base}/healthz") as response:
+                        if response.status == 200:
+                            return proc
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError("the service did not answer /healthz within 30 s")
+
+    async def kill(self) -> None:
+        """SIGKILL every process of it: nothing is closed cleanly."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(proc.wait)
+        self.procs.clear()
+
+
+@pytest.fixture
+async def service_process(stack_env: dict[str, str], own_kamailio: OwnKamailio) -> AsyncIterator[ServiceProcess]:
+    """The service in a process of its own (started) before a Kamailio of its own; `.kill()`, `.start()`."""
+    service = ServiceProcess(stack_env, upstream=own_kamailio.url)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.kill()
+
+
+class OwnKamailio:
+    """A Kamailio of the test's own (the devstack config) on a free port, so the test may restart it."""
+
+    def __init__(self, stack_env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.run_dir = short_run_dir(f"kamailio-{self.port}")
+        self.argv = kamailio.command("127.0.0.1", self.port, agents.agent_secret(stack_env["AUTH_KEY_SECRET"]),
+                                     run_dir=self.run_dir, shm_mb=64)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            assert self.proc.poll() is None, f"kamailio exited at start-up: {' '.join(self.argv)}"
+            if procs.port_open("127.0.0.1", self.port):
+                return
+            time.sleep(0.1)
+        raise AssertionError("kamailio did not listen within 30 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def own_kamailio(stack_env: dict[str, str]) -> Iterator[OwnKamailio]:
+    k = OwnKamailio(stack_env)
+    k.start()
+    try:
+        yield k
+    finally:
+        k.stop()
 
 
 @pytest.fixture

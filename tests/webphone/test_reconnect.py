@@ -9,7 +9,7 @@ import pytest
 
 from devstack import kamailio
 
-from .conftest import until
+from .conftest import PhonePage, growth, until
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -71,3 +71,156 @@ async def test_the_browser_coming_back_online_retries_at_once(service, open_phon
     await a.wait_state("registered", timeout=30)
     log = await a.text("#debug-log")
     assert "reconnecting now (the browser is back online)" in log
+
+
+# ---- calls that outlive a lost connection ------------------------------------------------------------------
+
+WATCH = """() => {
+    window.__states = [];
+    window.__links = [];
+    window.__refreshed = [];
+    const phone = OmniSense.phone;
+    new MutationObserver(() => window.__states.push(document.body.dataset.phoneState))
+        .observe(document.body, { attributes: true, attributeFilter: ['data-phone-state'] });
+    phone.addEventListener('link', (e) => window.__links.push(e.detail.up));
+    phone.addEventListener('refreshed', (e) => window.__refreshed.push(e.detail.outcome));
+}"""
+
+
+async def call_between(a: PhonePage, b: PhonePage) -> None:
+    """A calls B, B answers; both watch their state, link and refreshes from then on."""
+    await a.wait_state("registered")
+    await b.wait_state("registered")
+    await a.page.fill("#number", await b.phone("phone.params.username"))
+    await a.page.click("#call-button")
+    await b.wait_state("ringing")
+    await b.page.click("#answer-button")
+    await a.wait_state("in-call")
+    await b.wait_state("in-call")
+    for p in (a, b):
+        assert await growth(p, "packetsReceived", 1.0) > 0, "audio before the loss"
+        await p.page.evaluate(WATCH)
+
+
+async def link_down(p: PhonePage) -> None:
+    await p.page.wait_for_function("() => document.body.dataset.link === 'down'", timeout=15000)
+
+
+async def refreshed(p: PhonePage, timeout: float = 30) -> None:
+    try:
+        await until(lambda: p.page.evaluate("window.__refreshed"), lambda r: "refreshed" in r,
+                    "the call refreshed over the new connection", timeout=timeout)
+    except AssertionError as error:
+        log = await p.page.evaluate("document.querySelector('#debug-log')?.innerText ?? ''")
+        lines = [line for line in log.splitlines() if re.match(r"\d\d:\d\d:\d\d\.\d+ \w+ +page \|", line)]
+        raise AssertionError(f"{error}; the page's log: {lines[-40:]}") from None
+    assert await p.page.evaluate("document.body.dataset.link") == "up"
+
+
+async def survived(p: PhonePage) -> None:
+    """The call stayed up throughout: never another state, audio still arriving, the link lost and back."""
+    assert await p.page.evaluate("window.__states.filter(s => s !== 'in-call')") == []
+    assert await p.state() == "in-call"
+    assert await growth(p, "packetsReceived", 1.0) > 20
+    assert await p.page.evaluate("window.__links") == [False, True]
+
+
+async def hang_up_reaches(by: PhonePage, other: PhonePage) -> None:
+    await by.page.click("#hangup-button")
+    await by.wait_state("registered")
+    await other.wait_state("registered", timeout=10)
+
+
+async def test_a_call_survives_the_service_killed_and_restarted(service_process, open_phone) -> None:
+    a = await open_phone(service_process.url(debug_html=True))
+    b = await open_phone(service_process.url(debug_html=True))
+    await call_between(a, b)
+    await service_process.kill()
+    await link_down(a)
+    await link_down(b)
+    # Media goes through coturn, not the service: it keeps flowing while there is no signalling at all.
+    assert await growth(a, "packetsReceived", 1.0) > 20
+    assert await a.phone("phone.state") == "in-call"
+    await service_process.start()
+    await refreshed(a)
+    await refreshed(b)
+    await survived(a)
+    await survived(b)
+    # The far end's next request must reach the page over its new connection.
+    await hang_up_reaches(b, a)
+
+
+async def test_a_call_survives_the_browser_offline_for_20_s(service, open_phone) -> None:
+    a = await open_phone(service.url(debug_html=True))
+    b = await open_phone(service.url(debug_html=True))
+    await call_between(a, b)
+    await a.page.context.set_offline(True)
+    try:
+        await link_down(a)
+        # 20 s without signalling: the call is kept (the window ends on the clock, not on an event).
+        deadline = asyncio.get_running_loop().time() + 20
+        while asyncio.get_running_loop().time() < deadline:
+            assert await a.state() == "in-call"
+            await asyncio.sleep(1)
+    finally:
+        await a.page.context.set_offline(False)
+    await refreshed(a)
+    await survived(a)
+    assert await b.page.evaluate("window.__states") == []
+    await hang_up_reaches(b, a)
+
+
+async def test_the_far_end_hanging_up_meanwhile_ends_the_call_as_connection_lost(service, open_phone) -> None:
+    a = await open_phone(service.url(debug_html=True))
+    b = await open_phone(service.url(debug_html=True))
+    await call_between(a, b)
+    await a.page.evaluate("""() => { window.__ended = null;
+        OmniSense.phone.addEventListener('ended', (e) => { window.__ended = e.detail.cause; }); }""")
+    await a.page.context.set_offline(True)
+    try:
+        await link_down(a)
+        await b.page.click("#hangup-button")  # the BYE cannot reach A
+        await b.wait_state("registered")
+        assert await a.state() == "in-call"
+    finally:
+        await a.page.context.set_offline(False)
+    await a.wait_state("registered", timeout=30)
+    assert await a.page.evaluate("window.__ended") == "Connection lost"
+    assert await a.page.evaluate("window.__refreshed") == ["gone"]
+
+
+async def test_a_call_survives_kamailio_restarted(service_process, own_kamailio, open_phone) -> None:
+    # The test's own Kamailio (same config as the stack's), so the shared one keeps running.
+    a = await open_phone(service_process.url(debug_html=True))
+    b = await open_phone(service_process.url(debug_html=True))
+    await call_between(a, b)
+    await asyncio.to_thread(own_kamailio.stop)
+    await link_down(a)
+    await link_down(b)
+    assert await growth(b, "packetsReceived", 1.0) > 20
+    await asyncio.to_thread(own_kamailio.start)
+    await refreshed(a)
+    await refreshed(b)
+    await survived(a)
+    await survived(b)
+    await hang_up_reaches(a, b)
+
+
+async def test_a_crashed_far_end_ends_the_call_and_the_next_call_rings(service, open_phone) -> None:
+    a = await open_phone(service.url())
+    b = await open_phone(service.url())
+    await call_between(a, b)
+    await a.page.evaluate("""() => { window.__ended = null;
+        OmniSense.phone.addEventListener('ended', (e) => { window.__ended = e.detail.cause; }); }""")
+    # The far end's tab dies with its network: nothing it sends on the way out (a BYE) gets anywhere.
+    await b.page.context.set_offline(True)
+    await b.page.context.close()
+    # The media path goes `disconnected` within seconds and the call is given up 15 s later.
+    await a.wait_state("registered", timeout=45)
+    assert await a.page.evaluate("window.__ended") == "Media lost"
+    assert "was lost" in await a.text("#notices")
+    c = await open_phone(service.url())
+    await c.wait_state("registered")
+    await c.page.fill("#number", await a.phone("phone.params.username"))
+    await c.page.click("#call-button")
+    await a.wait_state("ringing")
