@@ -143,6 +143,12 @@ class ServiceProcess(Launcher):
                 await asyncio.sleep(0.1)
         raise AssertionError("the service did not answer /healthz within 30 s")
 
+    async def terminate(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGTERM one process and wait until it has drained and exited."""
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 30)
+        self.procs.remove(proc)
+
     async def kill(self) -> None:
         """SIGKILL every process of it: nothing is closed cleanly."""
         for proc in self.procs:

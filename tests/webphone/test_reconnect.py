@@ -150,6 +150,20 @@ async def test_a_call_survives_the_service_killed_and_restarted(service_process,
     await hang_up_reaches(b, a)
 
 
+async def test_a_call_survives_a_rolling_restart_of_the_service(service_process, open_phone) -> None:
+    a = await open_phone(service_process.url(debug_html=True))
+    b = await open_phone(service_process.url(debug_html=True))
+    await call_between(a, b)
+    [old] = service_process.procs
+    await service_process.start()  # the new instance listens on the same port (SO_REUSEPORT)
+    await service_process.terminate(old)  # the old one drains: its sessions close with 1001
+    await refreshed(a)
+    await refreshed(b)
+    await survived(a)
+    await survived(b)
+    await hang_up_reaches(a, b)
+
+
 async def test_a_call_survives_the_browser_offline_for_20_s(service, open_phone) -> None:
     a = await open_phone(service.url(debug_html=True))
     b = await open_phone(service.url(debug_html=True))
