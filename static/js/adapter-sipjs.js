@@ -72,6 +72,11 @@ export function referTarget(context) {
   return context.referTo?.uri?.user || String(context.referTo?.uri || "");
 }
 
+/** The SIP Call-ID of a session's dialog (its INVITE's, OutgoingRequestMessage/IncomingRequestMessage.callId). */
+export function callIdOf(session) {
+  return session?.request?.callId ?? null;
+}
+
 /** Whether the session has ended (Session.endTime is set in terminated()). */
 export function hasEnded(session) {
   return Boolean(session.endTime);

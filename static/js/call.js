@@ -13,7 +13,7 @@
 
 import { PhoneError } from "./errors.js";
 import {
-  finishIceGathering, forgetPendingReinvite, hasEnded, isIncomingRefer, peerConnectionOf, referTarget, reinvite,
+  callIdOf, finishIceGathering, forgetPendingReinvite, hasEnded, isIncomingRefer, peerConnectionOf, referTarget, reinvite,
   restoreLocalHold, sendDtmfInfo,
 } from "./adapter-sipjs.js";
 import { summarizeStats } from "./stats.js";
@@ -74,6 +74,7 @@ export class Call extends EventTarget {
   constructor({ session, direction, peer, state, SIP, ua, log }) {
     super();
     this.session = session;
+    this.id = callIdOf(session); // the SIP Call-ID: the call's name for the CRM
     this.direction = direction;
     this.peer = peer;
     this.state = state;
@@ -300,6 +301,7 @@ export class Call extends EventTarget {
     this.muted = Boolean(on);
     this.applyMute();
     this.log.info(this.muted ? "muted" : "unmuted");
+    this.emit("muted", { on: this.muted });
     this.changed();
   }
 
@@ -348,6 +350,7 @@ export class Call extends EventTarget {
     this.holdPending = false;
     if (ok) {
       this.held = wanted;
+      this.emit("held", { on: wanted });
     } else {
       restoreLocalHold(this.session, this.held);
       this.notice("hold", "warn", `The other side did not accept ${wanted ? "hold" : "resume"}.`);

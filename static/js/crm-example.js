@@ -59,10 +59,15 @@ window.addEventListener("message", (event) => {
   const data = event.data;
   if (!data || typeof data.type !== "string") return;
   logEvent(data, "received");
-  if (data.type === "ended" || data.type === "expired") {
-    muted = held = false;
-    render();
+  // The buttons show what the phone says, never what was asked: a refused command changes nothing.
+  if (data.type === "muted") muted = data.on;
+  if (data.type === "held") held = data.on;
+  if (data.type === "state") {
+    muted = Boolean(data.call?.muted);
+    held = Boolean(data.call?.held);
   }
+  if (data.type === "ended" || data.type === "expired") muted = held = false;
+  render();
 });
 
 function render() {
@@ -85,16 +90,8 @@ $("dial-form").addEventListener("submit", (e) => {
 for (const button of document.querySelectorAll("[data-command]")) {
   button.addEventListener("click", () => send({ type: button.dataset.command }));
 }
-$("mute").addEventListener("click", () => {
-  muted = !muted;
-  send({ type: "mute", on: muted });
-  render();
-});
-$("hold").addEventListener("click", () => {
-  held = !held;
-  send({ type: "hold", on: held });
-  render();
-});
+$("mute").addEventListener("click", () => send({ type: "mute", on: !muted }));
+$("hold").addEventListener("click", () => send({ type: "hold", on: !held }));
 $("dtmf-form").addEventListener("submit", (e) => {
   e.preventDefault();
   send({ type: "dtmf", digits: $("dtmf-digits").value });

@@ -3,7 +3,10 @@
 
 import { PhoneError } from "./errors.js";
 
-const FORWARDED_EVENTS = ["registered", "unregistered", "incoming", "connected", "ended", "expired", "error", "link"];
+const FORWARDED_EVENTS = [
+  "registered", "unregistered", "incoming", "calling", "ringing", "connected", "held", "muted", "dtmf", "ended",
+  "expiring", "expired", "error", "link",
+];
 
 /** Check a command's shape; returns [command, null] or [null, message]. Pure. */
 export function parseCommand(data) {
@@ -15,6 +18,7 @@ export function parseCommand(data) {
     case "answer":
     case "reject":
     case "hangup":
+    case "getState":
       return [{ type: data.type }, null];
     case "mute":
     case "hold":
@@ -58,12 +62,14 @@ export class CrmBridge {
     if (event.origin !== this.origin || event.source !== this.target) return;
     const [command, problem] = parseCommand(event.data);
     if (!command) {
-      this.post({ type: "error", message: `bad command: ${problem}` });
+      const type = typeof event.data?.type === "string" ? event.data.type.slice(0, 40) : undefined;
+      this.post({ type: "error", message: `bad command: ${problem}`, command: type });
       return;
     }
     this.log.info(`CRM command ${command.type}`);
     try {
       this.run(command);
+      this.post({ type: "ok", command: command.type });
     } catch (error) {
       const message = error instanceof PhoneError ? error.message : `${command.type} failed: ${error.message}`;
       this.post({ type: "error", message, command: command.type });
@@ -81,6 +87,7 @@ export class CrmBridge {
       case "hold": return phone.hold(command.on);
       case "dtmf": return phone.sendDtmf(command.digits);
       case "transfer": return phone.transfer(command.target);
+      case "getState": return this.post({ type: "state", ...phone.snapshot() });
       default: return undefined;
     }
   }
@@ -94,12 +101,19 @@ export class CrmBridge {
   }
 }
 
-/** The public fields of each event (README, "CRM embedding"), nothing internal. */
-function pick(type, detail = {}) {
+/** The public fields of each event (README, "CRM embedding"), nothing internal; call events name their call. */
+export function pick(type, detail = {}) {
+  const callId = detail.call ? { call_id: detail.call.id } : {};
   switch (type) {
-    case "incoming": return { from: detail.from, displayName: detail.displayName };
-    case "connected": return { remote: detail.remote, direction: detail.direction };
-    case "ended": return { cause: detail.cause };
+    case "incoming": return { ...callId, from: detail.from, displayName: detail.displayName };
+    case "calling": return { ...callId, number: detail.number };
+    case "ringing": return { ...callId };
+    case "connected": return { ...callId, remote: detail.remote, direction: detail.direction };
+    case "held":
+    case "muted": return { ...callId, on: detail.on };
+    case "dtmf": return { ...callId, direction: detail.direction, tones: detail.tones };
+    case "expiring": return { at: detail.at, minutes: detail.minutes };
+    case "ended": return { ...callId, cause: detail.cause };
     case "unregistered": return { cause: detail.cause };
     case "error": return { message: detail.message };
     case "expired": return { message: detail.message };

@@ -27,6 +27,11 @@ export const EVENTS = [
   "notice", // {id, level, text, scope}: something the agent should read; scope "call" goes with the call,
   // "after-call" with the next call, none stays
   "dtmf", // {direction, tones, method}
+  "calling", // {number, call}: an outgoing call was placed
+  "ringing", // {call}: the far end of an outgoing call is ringing
+  "held", // {on, call}: hold taken (or resume taken) by the other side
+  "muted", // {on, call}
+  "expiring", // {at, minutes}: the session ends soon
   "link", // {up}: the signalling link went down or came back (a call stays up meanwhile)
   "refreshed", // {outcome}: a call was refreshed over a new connection ("refreshed"), or found gone ("gone")
   "autoplay-blocked",
@@ -343,8 +348,9 @@ export class Phone extends EventTarget {
     if (!this.warned && left <= EXPIRY_WARNING_MS) {
       this.warned = true;
       const at = new Date(this.expiresAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      this.notice("expiry", "warn",
-        `This session ends at ${at} (in ${Math.max(1, Math.round(left / 60000))} min). Ask for a new link to keep working.`);
+      const minutes = Math.max(1, Math.round(left / 60000));
+      this.notice("expiry", "warn", `This session ends at ${at} (in ${minutes} min). Ask for a new link to keep working.`);
+      this.emit("expiring", { at: new Date(this.expiresAt).toISOString(), minutes });
     }
     this.dispatchEvent(new Event("tick"));
   }
@@ -432,8 +438,10 @@ export class Phone extends EventTarget {
     } catch (error) {
       throw new PhoneError(`Cannot call ${number}: ${error.message}`);
     }
-    this.adopt(new Call({ session, direction: "outgoing", peer: number, state: "calling", ...this.callDeps() }));
+    const call = new Call({ session, direction: "outgoing", peer: number, state: "calling", ...this.callDeps() });
+    this.adopt(call);
     this.log.info(`calling ${number}`);
+    this.emit("calling", { number, call });
     return number;
   }
 
@@ -459,7 +467,7 @@ export class Phone extends EventTarget {
     this.tones.play("ringtone");
     if (this.tones.blocked) this.emit("autoplay-blocked", {});
     this.log.info(`incoming call from ${from}`);
-    this.emit("incoming", { from, displayName });
+    this.emit("incoming", { from, displayName, call });
     if (this.autoAnswer) setTimeout(() => call.state === "ringing" && this.answer(), 0);
   }
 
@@ -474,10 +482,15 @@ export class Phone extends EventTarget {
     const on = (type, fn) => call.addEventListener(type, fn, { signal: this.callEvents.signal });
     on("change", () => this.changed());
     on("notice", (e) => this.notice(e.detail.id, e.detail.level, e.detail.text, e.detail.scope));
-    on("ringback", () => this.tones.play("ringback"));
+    on("ringback", () => {
+      this.tones.play("ringback");
+      this.emit("ringing", { call });
+    });
+    on("held", (e) => this.emit("held", { on: e.detail.on, call }));
+    on("muted", (e) => this.emit("muted", { on: e.detail.on, call }));
     on("track", () => this.attachRemoteAudio(call));
     on("connected", () => this.onConnected(call));
-    on("dtmf", (e) => this.emit("dtmf", e.detail));
+    on("dtmf", (e) => this.emit("dtmf", { ...e.detail, call }));
     on("refer", (e) => {
       if (this.finished) return;
       e.preventDefault();
@@ -494,7 +507,7 @@ export class Phone extends EventTarget {
     this.changed();
     this.attachRemoteAudio(call);
     this.log.info(`call connected with ${call.peer}`);
-    this.emit("connected", { remote: call.peer, direction: call.direction });
+    this.emit("connected", { remote: call.peer, direction: call.direction, call });
   }
 
   onEnded(call, cause) {
@@ -550,7 +563,7 @@ export class Phone extends EventTarget {
     if (this.callState !== "in-call") throw new PhoneError("DTMF works during a call.");
     const method = this.call.sendDtmf(tones);
     this.log.info(`DTMF ${tones} (${method === "info" ? "SIP INFO" : "RFC 4733"})`);
-    this.emit("dtmf", { direction: "out", tones, method });
+    this.emit("dtmf", { direction: "out", tones, method, call: this.call });
   }
 
   transfer(text) {
@@ -612,6 +625,21 @@ export class Phone extends EventTarget {
     if (this.connection === "expired" || this.connection === "error") return this.connection;
     if (this.call) return this.call.state;
     return this.connection;
+  }
+
+  /** What the CRM's getState is answered with (README, "CRM embedding"). */
+  snapshot() {
+    const call = this.call;
+    return {
+      state: this.state,
+      registered: this.connection === "registered",
+      link: this.linkUp ? "up" : "down",
+      expires_at: new Date(this.expiresAt).toISOString(),
+      call: call ? {
+        call_id: call.id, direction: call.direction, peer: call.peer, state: call.state,
+        muted: call.muted, held: call.held, started_at: call.startedAt ? new Date(call.startedAt).toISOString() : null,
+      } : null,
+    };
   }
 
   /** Media statistics of the current call (diagnostics and tests), see stats.js; null without a call. */

@@ -56,11 +56,31 @@ async def test_the_example_host_page_dials_and_hears_the_events(service, open_ph
     await host.click("#dtmf-form button[type=submit]")
     await until(lambda: events(host), lambda e: any(x["type"] == "error" for x in e), "an error event")
 
+    # The host page's buttons follow the phone's events, not the clicks.
+    assert await host.get_attribute("#mute", "aria-pressed") == "true"
+    assert await host.get_attribute("#hold", "aria-pressed") == "true"
+    await host.click('[data-command="getState"]')
+    received = await until(lambda: events(host), lambda e: e[-1] == {"type": "ok", "command": "getState"},
+                           "getState answered")
+    state = received[-2]
+    assert state["state"] == "in-call" and state["link"] == "up" and state["registered"] is True
+    assert state["call"]["muted"] is True and state["call"]["held"] is True
+    assert state["call"]["direction"] == "outgoing" and state["call"]["peer"] == callee_name
+
     await host.click('[data-command="hangup"]')
     await callee.wait_state("registered")
-    received = await until(lambda: events(host), lambda e: e[-1]["type"] == "ended", "the ended event")
-    assert [e["type"] for e in received] == ["registered", "connected", "error", "ended"]
-    assert received[-1]["cause"] == "Hangup"
+    received = await until(lambda: events(host), lambda e: e[-1] == {"type": "ok", "command": "hangup"},
+                           "hangup answered")
+    assert [e["type"] for e in received] == [
+        "registered", "calling", "ok", "ringing", "connected", "muted", "ok", "ok", "held", "error", "state", "ok",
+        "ended", "ok"]
+    assert [e["command"] for e in received if e["type"] in ("ok", "error")] == [
+        "dial", "mute", "hold", "dtmf", "getState", "hangup"]
+    assert received[-2]["cause"] == "Hangup"
+    call_events = [e for e in received if e["type"] in ("calling", "ringing", "connected", "muted", "held", "ended")]
+    call_id = state["call"]["call_id"]
+    assert call_id and all(e["call_id"] == call_id for e in call_events)
+    assert received[1]["number"] == callee_name
 
     # The phone posted only to the CRM's origin, and the page it sits in is that origin.
     assert await host.evaluate("location.origin") == crm_origin
