@@ -16,7 +16,10 @@ import {
   callIdOf, finishIceGathering, forgetPendingReinvite, hasEnded, isIncomingRefer, peerConnectionOf, referTarget, reinvite,
   restoreLocalHold, sendDtmfInfo,
 } from "./adapter-sipjs.js";
-import { summarizeStats } from "./stats.js";
+import { qualityBetween, qualityCounters, summarizeQuality, summarizeStats } from "./stats.js";
+
+// Call quality (loss, jitter, round trip, MOS) is measured over intervals this long during a call.
+export const QUALITY_INTERVAL_MS = 5000;
 
 // SIP.js waits for ICE gathering before sending an offer or answer. Finish early once a TURN relay candidate
 // is in (tuneIce): the relay is all a relay-only policy needs, and works for any network.
@@ -93,6 +96,9 @@ export class Call extends EventTarget {
     this.mediaTimer = null;
     this.refreshing = null; // the running dialog refresh (a promise), if any
     this.refreshRun = 0;
+    this.qualityTimer = null;
+    this.qualitySamples = []; // {mos, loss, jitter_ms, rtt_ms} every QUALITY_INTERVAL_MS
+    this.qualityBase = null;
     this.listen();
   }
 
@@ -144,6 +150,7 @@ export class Call extends EventTarget {
     this.startedAt = Date.now();
     this.state = "in-call";
     this.watchMedia();
+    this.qualityTimer = setInterval(() => this.sampleQuality(), QUALITY_INTERVAL_MS);
     this.applyMute();
     this.watchDtmfSender();
     this.emit("connected");
@@ -247,8 +254,9 @@ export class Call extends EventTarget {
     this.state = "ended";
     clearTimeout(this.holdTimer);
     clearTimeout(this.mediaTimer);
+    clearInterval(this.qualityTimer);
     this.refreshRun++;
-    this.emit("ended", { cause: this.endCause || cause || "Terminated" });
+    this.emit("ended", { cause: this.endCause || cause || "Terminated", quality: summarizeQuality(this.qualitySamples) });
   }
 
   get ended() {
@@ -422,6 +430,20 @@ export class Call extends EventTarget {
     };
     next.session.once("accepted", finish);
     next.session.once("terminated", finish);
+  }
+
+  /** One quality sample over the last interval: "quality" {mos, loss, jitter_ms, rtt_ms}. */
+  async sampleQuality() {
+    const pc = peerConnectionOf(this.session);
+    if (!pc || this.state !== "in-call") return;
+    const counters = qualityCounters(await pc.getStats());
+    if (this.state !== "in-call") return;
+    const sample = qualityBetween(this.qualityBase, counters);
+    this.qualityBase = counters;
+    this.qualitySamples.push(sample);
+    this.quality = sample;
+    this.emit("quality", sample);
+    this.changed();
   }
 
   /** Media statistics (diagnostics and tests), or null before there is a peer connection. */

@@ -5,7 +5,7 @@ import { PhoneError } from "./errors.js";
 
 const FORWARDED_EVENTS = [
   "registered", "unregistered", "incoming", "calling", "ringing", "connected", "held", "muted", "dtmf", "ended",
-  "expiring", "expired", "error", "link",
+  "expiring", "expired", "error", "link", "quality",
 ];
 
 /** Check a command's shape; returns [command, null] or [null, message]. Pure. */
@@ -113,7 +113,8 @@ export function pick(type, detail = {}) {
     case "muted": return { ...callId, on: detail.on };
     case "dtmf": return { ...callId, direction: detail.direction, tones: detail.tones };
     case "expiring": return { at: detail.at, minutes: detail.minutes };
-    case "ended": return { ...callId, cause: detail.cause };
+    case "ended": return { ...callId, cause: detail.cause, quality: detail.quality ?? null };
+    case "quality": return { ...callId, mos: detail.mos, loss: detail.loss, jitter_ms: detail.jitter_ms, rtt_ms: detail.rtt_ms };
     case "unregistered": return { cause: detail.cause };
     case "error": return { message: detail.message };
     case "expired": return { message: detail.message };

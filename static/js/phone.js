@@ -32,6 +32,7 @@ export const EVENTS = [
   "held", // {on, call}: hold taken (or resume taken) by the other side
   "muted", // {on, call}
   "expiring", // {at, minutes}: the session ends soon
+  "quality", // {mos, loss, jitter_ms, rtt_ms, call}: every 5 s during a call
   "link", // {up}: the signalling link went down or came back (a call stays up meanwhile)
   "refreshed", // {outcome}: a call was refreshed over a new connection ("refreshed"), or found gone ("gone")
   "autoplay-blocked",
@@ -496,7 +497,8 @@ export class Phone extends EventTarget {
       e.preventDefault();
       this.followRefer(call, e.detail.context, e.detail.target);
     });
-    on("ended", (e) => this.onEnded(call, e.detail.cause));
+    on("quality", (e) => this.emit("quality", { ...e.detail, call }));
+    on("ended", (e) => this.onEnded(call, e.detail.cause, e.detail.quality));
     this.call = call;
     this.changed();
   }
@@ -510,7 +512,7 @@ export class Phone extends EventTarget {
     this.emit("connected", { remote: call.peer, direction: call.direction, call });
   }
 
-  onEnded(call, cause) {
+  onEnded(call, cause, quality = null) {
     this.callEvents.abort();
     this.callEvents = null;
     this.call = null;
@@ -520,7 +522,7 @@ export class Phone extends EventTarget {
     this.log.info(`call ended (${cause})`);
     const notice = endNotice(cause, call.peer, this.SIP.C.causes);
     if (notice) this.notice("call", notice.level, notice.text, "after-call");
-    this.emit("ended", { cause, call });
+    this.emit("ended", { cause, call, quality });
   }
 
   attachRemoteAudio(call) {

@@ -301,6 +301,11 @@ export class PhoneUI {
     if (current?.holdPending) flags.push(current.holdPending === "hold" ? "Putting on hold…" : "Resuming…");
     if (current?.dtmfSent) flags.push(`Sent ${current.dtmfSent}`);
     if (current?.dtmfReceived) flags.push(`Received ${current.dtmfReceived}`);
+    if (current?.quality) {
+      const q = current.quality;
+      const word = q.mos >= 4 ? "good" : q.mos >= 3.6 ? "fair" : "poor";
+      flags.push(`Quality ${word} (MOS ${q.mos.toFixed(1)}, loss ${q.loss} %${q.jitter_ms === null ? "" : `, jitter ${q.jitter_ms} ms`}${q.rtt_ms === null ? "" : `, RTT ${q.rtt_ms} ms`})`);
+    }
     $("call-flags").textContent = flags.join(" · ");
     $("auto-answer-badge").hidden = !phone.autoAnswer;
 

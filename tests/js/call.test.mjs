@@ -53,7 +53,7 @@ test("an outgoing call rings back, connects and ends once, with the cause SIP.js
   session.emit("terminated", null, "Terminated");
   assert.equal(call.ended, true);
   assert.deepEqual(events.map(([type]) => type), ["ringback", "connected", "ended"]);
-  assert.deepEqual(events.at(-1)[1], { cause: "Remote hangup" });
+  assert.deepEqual(events.at(-1)[1], { cause: "Remote hangup", quality: null });
 });
 
 test("two calls keep their own state: one session's events never reach the other call", () => {
@@ -109,7 +109,7 @@ test("reject sends 486 and ends as Rejected; answer only while ringing", () => {
   const { call, session, events } = newCall("ringing");
   call.reject();
   assert.deepEqual(session.done, [["reject", 486]]);
-  assert.deepEqual(events.at(-1), ["ended", { cause: "Rejected" }]);
+  assert.deepEqual(events.at(-1), ["ended", { cause: "Rejected", quality: null }]);
   assert.throws(() => call.answer({}), /no call to answer/);
 });
 
@@ -117,7 +117,7 @@ test("a terminate that throws still ends the call", () => {
   const { call, session, events } = newCall("in-call");
   session.terminate = () => { throw new Error("already gone"); };
   call.end("Hangup");
-  assert.deepEqual(events.at(-1), ["ended", { cause: "Hangup" }]);
+  assert.deepEqual(events.at(-1), ["ended", { cause: "Hangup", quality: null }]);
 });
 
 test("a REFER from the other side is refused unless someone takes it", () => {

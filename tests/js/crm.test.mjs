@@ -20,7 +20,9 @@ test("call events carry the call's id and their public fields only", () => {
   assert.deepEqual(pick("muted", { on: false, call }), { call_id: "abc@x", on: false });
   assert.deepEqual(pick("dtmf", { direction: "out", tones: "12", method: "info", call }),
     { call_id: "abc@x", direction: "out", tones: "12" });
-  assert.deepEqual(pick("ended", { cause: "Hangup", call }), { call_id: "abc@x", cause: "Hangup" });
+  assert.deepEqual(pick("ended", { cause: "Hangup", call }), { call_id: "abc@x", cause: "Hangup", quality: null });
+  assert.deepEqual(pick("quality", { mos: 4.4, loss: 0, jitter_ms: 2, rtt_ms: 20, call, extra: 1 }),
+    { call_id: "abc@x", mos: 4.4, loss: 0, jitter_ms: 2, rtt_ms: 20 });
   assert.deepEqual(pick("link", { up: false }), { up: false });
   assert.deepEqual(pick("expiring", { at: "2026-01-01T00:00:00.000Z", minutes: 5 }),
     { at: "2026-01-01T00:00:00.000Z", minutes: 5 });

@@ -40,3 +40,44 @@ test("without a selected pair id the nominated succeeded pair counts; an empty r
     localCandidateType: null, remoteCandidateType: null, direction: "sendonly",
   });
 });
+
+test("quality counters: packets, loss, the worst jitter, and the RTCP round trip before the pair's", async () => {
+  const { qualityCounters } = await import("../../static/js/stats.js");
+  const out = qualityCounters(report([
+    { id: "T", type: "transport", selectedCandidatePairId: "P" },
+    { id: "I", type: "inbound-rtp", kind: "audio", packetsReceived: 990, packetsLost: 10, jitter: 0.012 },
+    { id: "R", type: "remote-inbound-rtp", kind: "audio", roundTripTime: 0.05 },
+    { id: "P", type: "candidate-pair", currentRoundTripTime: 0.002 },
+  ]));
+  assert.deepEqual(out, { packetsReceived: 990, packetsLost: 10, jitter: 0.012, rtt: 0.05 });
+  const pairOnly = qualityCounters(report([
+    { id: "T", type: "transport", selectedCandidatePairId: "P" },
+    { id: "P", type: "candidate-pair", currentRoundTripTime: 0.002 },
+  ]));
+  assert.deepEqual(pairOnly, { packetsReceived: 0, packetsLost: 0, jitter: null, rtt: 0.002 });
+});
+
+test("the E-model MOS: about 4.4 on a clean line, falling with loss and with delay", async () => {
+  const { mosFrom } = await import("../../static/js/stats.js");
+  const clean = mosFrom({ lossPercent: 0, jitterMs: 2, rttMs: 20 });
+  assert.ok(clean > 4.3 && clean <= 4.5, `clean ${clean}`);
+  const lossy = mosFrom({ lossPercent: 5, jitterMs: 2, rttMs: 20 });
+  assert.ok(lossy < clean - 0.3, `lossy ${lossy}`);
+  const slow = mosFrom({ lossPercent: 0, jitterMs: 30, rttMs: 600 });
+  assert.ok(slow < 4 && slow > 1, `slow ${slow}`);
+  assert.equal(mosFrom({ lossPercent: 60, jitterMs: 0, rttMs: 0 }), 1);
+});
+
+test("quality between two samples counts only that interval; a summary takes means and worsts", async () => {
+  const { qualityBetween, summarizeQuality } = await import("../../static/js/stats.js");
+  const q = qualityBetween({ packetsReceived: 100, packetsLost: 0 },
+    { packetsReceived: 290, packetsLost: 10, jitter: 0.004, rtt: 0.03 });
+  assert.equal(q.loss, 5);
+  assert.equal(q.jitter_ms, 4);
+  assert.equal(q.rtt_ms, 30);
+  assert.equal(qualityBetween(null, { packetsReceived: 0, packetsLost: 0, jitter: null, rtt: null }).loss, 0);
+  assert.deepEqual(summarizeQuality([
+    { mos: 4.4, loss: 0, jitter_ms: 2, rtt_ms: 20 }, { mos: 3.4, loss: 5, jitter_ms: null, rtt_ms: 40 },
+  ]), { samples: 2, mos: 3.9, mos_min: 3.4, loss: 2.5, jitter_ms: 2, rtt_ms: 40 });
+  assert.equal(summarizeQuality([]), null);
+});

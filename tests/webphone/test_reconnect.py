@@ -123,6 +123,10 @@ async def survived(p: PhonePage) -> None:
     assert await p.state() == "in-call"
     assert await growth(p, "packetsReceived", 1.0) > 20
     assert await p.page.evaluate("window.__links") == [False, True]
+    # Quality was sampled every 5 s meanwhile, from the call's own getStats, and shown.
+    quality = await p.phone("phone.call.quality")
+    assert quality["mos"] > 3.5 and quality["loss"] < 5, quality
+    assert "Quality" in await p.text("#call-flags")
 
 
 async def hang_up_reaches(by: PhonePage, other: PhonePage) -> None:
