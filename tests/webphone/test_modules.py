@@ -223,6 +223,7 @@ async def test_the_crm_bridge_obeys_only_its_origin_and_window(modules) -> None:
     }""")
     assert calls == [
         ["dial", "3"],
+        ["posted", "ok", "https://crm.example.com"],
         ["posted", "error", "https://crm.example.com"],
         ["posted", "incoming", "https://crm.example.com"],
     ]
