@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from typing import Any
 
 import aiomysql
 import pymysql
@@ -83,32 +84,43 @@ async def test_two_concurrent_requests_for_the_same_leads(client, fresh_db) -> N
     assert fresh_db.archive(ids) == original
 
 
+class Dialer:
+    """Writes to leads the way ViciDial's dialer does, until `stop` is set, and remembers what it last wrote to
+    each lead its write found.
+
+    Each `run` task must own its leads: with two writers on one lead, the order their replies reach this event
+    loop need not be the order the server committed them, and `latest` could not say which came last."""
+
+    def __init__(self, db: Any, seed: int) -> None:
+        self.db = db
+        self.rng = random.Random(seed)
+        self.stop = asyncio.Event()
+        self.latest: dict[int, str] = {}
+        self.writes = 0
+
+    async def run(self, leads: list[int]) -> None:
+        config = self.db.config
+        conn = await aiomysql.connect(host=config.host, port=config.port, user=config.user,
+                                      password=config.password, db=config.database, autocommit=True,
+                                      charset="utf8mb4")
+        try:
+            async with conn.cursor() as cur:
+                while not self.stop.is_set():
+                    lead = self.rng.choice(leads)
+                    value = f"dialer write {self.writes}"
+                    self.writes += 1
+                    if await cur.execute("UPDATE vicidial_list SET comments = %s, called_count = called_count + 1"
+                                         " WHERE lead_id = %s", (value, lead)):
+                        self.latest[lead] = value
+                    await asyncio.sleep(0)
+        finally:
+            conn.close()
+
+
 async def test_dialer_updating_leads_while_archiving_loses_nothing(client, fresh_db) -> None:
     ids = fresh_db.add_leads(1000)
     original = {row[0]: row[1] for row in fresh_db.execute("SELECT lead_id, comments FROM vicidial_list")}
-    latest: dict[int, str] = {}  # what the dialer last wrote to each lead, when its write found the lead
-    stop = asyncio.Event()
-    rng = random.Random(7)
-
-    async def dialer(leads: list[int]) -> int:
-        # Each dialer owns its leads: with two writers on one lead, the order their replies reach this event
-        # loop need not be the order the server committed them, and `latest` could not say which came last.
-        conn = await aiomysql.connect(host=fresh_db.config.host, port=fresh_db.config.port, user=fresh_db.config.user,
-                                      password=fresh_db.config.password, db=fresh_db.config.database,
-                                      autocommit=True, charset="utf8mb4")
-        writes = 0
-        try:
-            async with conn.cursor() as cur:
-                while not stop.is_set():
-                    lead = rng.choice(leads)
-                    value = f"dialer write {writes}"
-                    if await cur.execute("UPDATE vicidial_list SET comments = %s, called_count = called_count + 1"
-                                         " WHERE lead_id = %s", (value, lead)):
-                        latest[lead] = value
-                    writes += 1
-        finally:
-            conn.close()
-        return writes
+    dialer = Dialer(fresh_db, seed=7)
 
     async def archive_all() -> None:
         batches = [ids[i:i + 100] for i in range(0, len(ids), 100)]
@@ -116,20 +128,20 @@ async def test_dialer_updating_leads_while_archiving_loses_nothing(client, fresh
             results = await asyncio.gather(*(post(client, body(b)) for b in batches[pair:pair + 2]))
             assert all(status == 200 for status, _ in results), results
 
-    dialers = [asyncio.create_task(dialer(ids[k::2])) for k in range(2)]
+    dialers = [asyncio.create_task(dialer.run(ids[k::2])) for k in range(2)]
     try:
         await archive_all()
     finally:
-        stop.set()
-        writes = sum(await asyncio.gather(*dialers))
-    assert writes > 0
+        dialer.stop.set()
+        await asyncio.gather(*dialers)
+    assert dialer.writes > 0
     live = {row[0]: row[1] for row in fresh_db.execute("SELECT lead_id, comments FROM vicidial_list")}
     archived = {row[0]: row[1] for row in fresh_db.execute("SELECT lead_id, comments FROM vicidial_list_archive")}
     for lead in ids:
         if lead in live:
-            assert live[lead] == latest.get(lead, original[lead])
+            assert live[lead] == dialer.latest.get(lead, original[lead])
         else:
-            assert archived[lead] == latest.get(lead, original[lead]), lead
+            assert archived[lead] == dialer.latest.get(lead, original[lead]), lead
     # Leads left behind were changed under the archive; a second pass takes them.
     left = sorted(live)
     if left:
@@ -142,27 +154,7 @@ async def test_archive_dearchive_and_dialer_on_the_same_leads_lose_nothing(clien
     them: at the end every lead is somewhere, and where vicidial_list has it, it has the dialer's last write."""
     ids = fresh_db.add_leads(400)
     original = {row[0]: row[1] for row in fresh_db.execute("SELECT lead_id, comments FROM vicidial_list")}
-    latest: dict[int, str] = {}
-    stop = asyncio.Event()
-    rng = random.Random(11)
-
-    async def dialer(leads: list[int]) -> int:
-        conn = await aiomysql.connect(host=fresh_db.config.host, port=fresh_db.config.port, user=fresh_db.config.user,
-                                      password=fresh_db.config.password, db=fresh_db.config.database,
-                                      autocommit=True, charset="utf8mb4")
-        writes = 0
-        try:
-            async with conn.cursor() as cur:
-                while not stop.is_set():
-                    lead = rng.choice(leads)
-                    value = f"dialer write {writes}"
-                    if await cur.execute("UPDATE vicidial_list SET comments = %s WHERE lead_id = %s", (value, lead)):
-                        latest[lead] = value
-                        writes += 1
-                    await asyncio.sleep(0)
-        finally:
-            conn.close()
-        return writes
+    dialer = Dialer(fresh_db, seed=11)
 
     answers: list[tuple[str, int, dict]] = []
 
@@ -178,14 +170,14 @@ async def test_archive_dearchive_and_dialer_on_the_same_leads_lose_nothing(clien
                 status, answer = await dearchive(client, dearchive_body(batch))
             answers.append((direction, status, answer))
 
-    dialers = [asyncio.create_task(dialer(ids[k::2])) for k in range(2)]
+    dialers = [asyncio.create_task(dialer.run(ids[k::2])) for k in range(2)]
     try:
         await asyncio.gather(mover("archive", 25), mover("archive", 25), mover("dearchive", 25),
                              mover("dearchive", 25))
     finally:
-        stop.set()
-        writes = sum(await asyncio.gather(*dialers))
-    assert writes > 0
+        dialer.stop.set()
+        await asyncio.gather(*dialers)
+    assert dialer.writes > 0
     for direction, status, answer in answers:
         assert status == 200 or (status, answer["message"]) == (400, "lead_ids does not exist"), (direction, answer)
     moved = {d: sum(a.get("delete_count", 0) for d2, s, a in answers if d2 == d and s == 200)
@@ -194,7 +186,7 @@ async def test_archive_dearchive_and_dialer_on_the_same_leads_lose_nothing(clien
     live = {row[0]: row[1] for row in fresh_db.execute("SELECT lead_id, comments FROM vicidial_list")}
     archived = {row[0]: row[1] for row in fresh_db.execute("SELECT lead_id, comments FROM vicidial_list_archive")}
     for lead in ids:
-        expected = latest.get(lead, original[lead])
+        expected = dialer.latest.get(lead, original[lead])
         assert lead in live or lead in archived, f"lead {lead} was lost"
         # vicidial_list is only ever written by the dialer, or given a lead it lacks: it never goes back in time.
         assert (live[lead] if lead in live else archived[lead]) == expected, lead
