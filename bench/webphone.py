@@ -7,7 +7,8 @@ not counted: "registered" is measured from the start of navigation, "connected" 
 caller receiving the answer (the callee auto-answers, so no human delay, but its ICE gathering is included).
 
 "refreshed after a restart": a call between two pages on a second service, `python -m service serve` in a
-process of its own, which is SIGKILLed and started again mid-call; measured from the new process answering
+process of its own (in front of a Kamailio of its own, with the stack's config), which is SIGKILLed and started
+again mid-call; measured from the new process answering
 /healthz to the later of the two pages' `refreshed` events (the re-INVITE over the new connection answered),
 both clocks this machine's wall clock. It includes the watchdog's back-off left to run and the caller's 1 s wait
 before its re-INVITE (to avoid crossing the callee's).
@@ -29,7 +30,8 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
-from devstack import __main__ as devstack, chromium
+from devstack import __main__ as devstack, chromium, kamailio, procs
+from devstack.paths import short_run_dir
 from service.app import create_app
 from service.config import load_settings
 from service.sip_proxy.links import webphone_url
@@ -156,8 +158,20 @@ async def _restarts(browser, env: dict[str, str], settings, secret: str, expires
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        sip_port = int(s.getsockname()[1])
+    run_dir = short_run_dir(f"kamailio-{sip_port}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    sip = await asyncio.to_thread(
+        subprocess.Popen, kamailio.command("127.0.0.1", sip_port, secret, run_dir=run_dir, shm_mb=64),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        if procs.port_open("127.0.0.1", sip_port):
+            break
+        await asyncio.sleep(0.1)
     proc_env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port), "ICE_TRANSPORT_POLICY": "relay",
-                "TURN_CLI": ""}
+                "TURN_CLI": "", "SIP_UPSTREAM": f"ws://127.0.0.1:{sip_port}"}
     base = f"http://127.0.0.1:{port}"
 
     def url(username: str) -> str:
@@ -200,6 +214,8 @@ async def _restarts(browser, env: dict[str, str], settings, secret: str, expires
     finally:
         proc.send_signal(signal.SIGKILL)
         await asyncio.to_thread(proc.wait)
+        sip.terminate()
+        await asyncio.to_thread(sip.wait)
     return times
 
 
