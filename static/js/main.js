@@ -9,8 +9,9 @@ import { Phone } from "./phone.js";
 import { PhoneUI, showProblem } from "./ui.js";
 import { CrmBridge } from "./crm.js";
 import { checkSipJs } from "./adapter-sipjs.js";
+import { TabLock } from "./onetab.js";
 
-function main() {
+async function main() {
   const { entries, from } = readLaunchParams(window);
   const { params, problems, expired } = validateParams(entries);
   // Whatever else is wrong, these two never reach a log.
@@ -67,6 +68,22 @@ function main() {
   if (params.crm_origin) new CrmBridge({ origin: params.crm_origin, phone, log }).start();
   // Diagnostics (and the browser tests): the phone object, never the parameters themselves.
   Object.defineProperty(window, "OmniSense", { value: Object.freeze({ phone }), enumerable: false });
+  // Leaving the page mid-call ends the call: the browser asks first.
+  window.addEventListener("beforeunload", (event) => {
+    if (!phone.call) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+  const lock = new TabLock({
+    key: params.username,
+    ask: () => window.confirm(`The phone of ${params.username} is already open in another tab. Use it here instead? That tab stops.`),
+    onTakenOver: () => phone.fail("This phone was opened in another tab, which took over: this tab has stopped."),
+  });
+  if (!(await lock.claim())) {
+    log.warn("the phone runs in another tab; this one stays off");
+    showProblem("error", "This phone is open in another tab: this tab does not connect. Close it, or reload it to take over.");
+    return;
+  }
   phone.start();
 }
 

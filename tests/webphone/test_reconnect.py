@@ -242,3 +242,19 @@ async def test_a_crashed_far_end_ends_the_call_and_the_next_call_rings(service, 
     await c.page.fill("#number", await a.phone("phone.params.username"))
     await c.page.click("#call-button")
     await a.wait_state("ringing")
+
+
+async def test_leaving_the_page_mid_call_asks_first(service, open_phone) -> None:
+    a = await open_phone(service.url())
+    b = await open_phone(service.url())
+    await call_between(a, b)
+    asked: list[str] = []
+
+    async def stay(dialog) -> None:
+        asked.append(dialog.type)
+        await dialog.dismiss()
+    a.page.on("dialog", stay)
+    await a.page.close(run_before_unload=True)
+    await until(lambda: asyncio.sleep(0, asked), lambda x: x == ["beforeunload"], "the leave-page question")
+    assert await a.state() == "in-call"
+    await hang_up_reaches(a, b)

@@ -148,3 +148,31 @@ async def test_the_auto_answer_choice_is_kept_for_the_next_load(service, open_ph
     await phone.wait_state("registered")
     assert await phone.page.is_checked("#auto-answer")
     assert await phone.phone("phone.autoAnswer") is True
+
+
+async def test_a_second_tab_of_the_same_agent_takes_over_after_asking(service, browser) -> None:
+    context = await browser.new_context()
+    url = service.url()
+    first = await context.new_page()
+    await first.goto(url)
+    await first.wait_for_function("() => document.body.dataset.phoneState === 'registered'")
+    second = await context.new_page()
+    asked: list[str] = []
+
+    async def accept(dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.accept()
+    second.on("dialog", accept)
+    await second.goto(url)
+    await second.wait_for_function("() => document.body.dataset.phoneState === 'registered'")
+    await first.wait_for_function("() => document.body.dataset.phoneState === 'error'")
+    assert "another tab" in (await first.locator("body").inner_text())
+    assert len(asked) == 1 and "already open in another tab" in asked[0]
+
+    # Declined: the new tab stays off and the running one keeps the phone.
+    third = await context.new_page()
+    third.on("dialog", lambda dialog: dialog.dismiss())
+    await third.goto(url)
+    await third.wait_for_function("() => document.body.dataset.phoneState === 'error'")
+    assert await second.evaluate("document.body.dataset.phoneState") == "registered"
+    await context.close()
