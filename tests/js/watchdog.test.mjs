@@ -31,3 +31,12 @@ test("no attempt is scheduled past the deadline", (t) => {
   assert.equal(dog.nextAt, null);
   assert.equal(backoffDelay(0, { random: () => 0.5 }), 500);
 });
+
+test("the back-off grows without limit but is capped", () => {
+  const delays = [0, 1, 2, 3, 10, 1000].map(
+    (n) => [backoffDelay(n, { random: () => 0 }), backoffDelay(n, { random: () => 1 })]);
+  assert.deepEqual(delays[0], [400, 600]);
+  assert.deepEqual(delays[1], [800, 1200]);
+  assert.deepEqual(delays.at(-1), [24000, 36000]);
+  assert.deepEqual(delays.at(-2), delays.at(-1));
+});
