@@ -1,5 +1,6 @@
-// The microphone and speaker pickers of the settings panel: filled from enumerateDevices, kept in prefs,
-// applied to the phone (and so to the call in progress).
+// The microphone, speaker and ringer pickers of the settings panel: filled from enumerateDevices, kept in prefs,
+// applied to the phone (and so to the call in progress). The ringer is where the ringtone sounds, apart from the
+// speaker that carries the call.
 
 import { PREFS, prefs } from "./prefs.js";
 
@@ -14,12 +15,25 @@ export class DevicePicker {
 
   async start() {
     const mic = $("mic-select");
-    const speaker = $("speaker-select");
-    const canPickSpeaker = typeof HTMLMediaElement.prototype.setSinkId === "function";
-    speaker.disabled = !canPickSpeaker;
-    $("speaker-hint").hidden = canPickSpeaker;
+    // The two outputs: which select, where the choice is kept, whether this browser can route it, how to apply.
+    const outputs = [
+      {
+        name: "Speaker", unset: "System default", select: $("speaker-select"), hint: $("speaker-hint"), pref: PREFS.speaker,
+        can: typeof HTMLMediaElement.prototype.setSinkId === "function",
+        apply: (id) => this.phone.setSpeaker(id),
+      },
+      {
+        name: "Ringer", unset: "Same as speaker", select: $("ringer-select"), hint: $("ringer-hint"), pref: PREFS.ringer,
+        can: typeof globalThis.AudioContext?.prototype.setSinkId === "function",
+        apply: (id) => this.phone.setRinger(id),
+      },
+    ];
+    for (const out of outputs) {
+      out.select.disabled = !out.can;
+      out.hint.hidden = out.can;
+      out.saved = prefs.get(out.pref) || "";
+    }
     const savedMic = prefs.get(PREFS.mic) || "";
-    const savedSpeaker = prefs.get(PREFS.speaker) || "";
     const fill = async () => {
       let devices = [];
       try {
@@ -29,13 +43,13 @@ export class DevicePicker {
       }
       const options = (kind, label) => devices.filter((d) => d.kind === kind && d.deviceId && d.deviceId !== "default")
         .map((d, i) => new Option(d.label || `${label} ${i + 1}`, d.deviceId));
-      const keep = (select, saved) => select.value || saved;
-      const micValue = keep(mic, savedMic);
-      const speakerValue = keep(speaker, savedSpeaker);
-      mic.replaceChildren(new Option("System default", ""), ...options("audioinput", "Microphone"));
-      speaker.replaceChildren(new Option("System default", ""), ...options("audiooutput", "Speaker"));
-      mic.value = [...mic.options].some((o) => o.value === micValue) ? micValue : "";
-      speaker.value = [...speaker.options].some((o) => o.value === speakerValue) ? speakerValue : "";
+      const refill = (select, saved, kind, label, unset = "System default") => {
+        const value = select.value || saved;
+        select.replaceChildren(new Option(unset, ""), ...options(kind, label));
+        select.value = [...select.options].some((o) => o.value === value) ? value : "";
+      };
+      refill(mic, savedMic, "audioinput", "Microphone");
+      for (const out of outputs) refill(out.select, out.saved, "audiooutput", out.name, out.unset);
       // Once devices are known: apply the saved choice, or fall back to the default if it went away.
       if (devices.some((d) => d.deviceId) && mic.value !== this.phone.micId) {
         this.phone.setMicrophone(mic.value).catch(() => {});
@@ -52,14 +66,16 @@ export class DevicePicker {
     await fill();
     navigator.mediaDevices?.addEventListener?.("devicechange", fill);
     this.phone.addEventListener("connected", fill); // labels appear once the microphone is allowed
-    if (speaker.value && canPickSpeaker) this.phone.setSpeaker(speaker.value).catch(() => {});
     mic.addEventListener("change", () => {
       prefs.set(PREFS.mic, mic.value);
       this.phone.setMicrophone(mic.value).catch((error) => this.notify("device", "warn", `Microphone: ${error.message}`));
     });
-    speaker.addEventListener("change", () => {
-      prefs.set(PREFS.speaker, speaker.value);
-      this.phone.setSpeaker(speaker.value).catch((error) => this.notify("device", "warn", `Speaker: ${error.message}`));
-    });
+    for (const out of outputs) {
+      if (out.select.value && out.can) out.apply(out.select.value).catch(() => {});
+      out.select.addEventListener("change", () => {
+        prefs.set(out.pref, out.select.value);
+        out.apply(out.select.value).catch((error) => this.notify("device", "warn", `${out.name}: ${error.message}`));
+      });
+    }
   }
 }

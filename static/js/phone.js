@@ -605,7 +605,12 @@ export class Phone extends EventTarget {
 
   async setSpeaker(deviceId) {
     if (typeof this.audio.setSinkId === "function") await this.audio.setSinkId(deviceId || "");
-    await this.tones.setSink(deviceId);
+    await this.tones.setSink(deviceId, "speaker");
+  }
+
+  /** Where the ringtone sounds: a device of its own, apart from the call's speaker. */
+  async setRinger(deviceId) {
+    await this.tones.setSink(deviceId, "ringer");
   }
 
   // ---- plumbing --------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 export const PREFS = {
   mic: "omnisense-webphone:mic",
   speaker: "omnisense-webphone:speaker",
+  ringer: "omnisense-webphone:ringer",
   autoAnswer: "omnisense-webphone:auto-answer",
 };
 

@@ -1,11 +1,14 @@
 // Ringtone, ringback and key clicks made with Web Audio: no audio files. Browsers start an AudioContext
 // "suspended" until the user has interacted with the page; `blocked` tells the UI to say so and offer a click.
+// The ringtone may have a device of its own (a loudspeaker across the room while the call plays in the headset):
+// then it gets an AudioContext of its own, made when the agent picks that device; otherwise it rings on the
+// speaker's context with ringback and key clicks.
 
 const PATTERNS = {
   // Incoming call: a two-tone trill, 1 s on, 2 s off.
-  ringtone: { freqs: [440, 480], on: [[0, 0.4], [0.6, 1.0]], period: 3.0, gain: 0.18 },
+  ringtone: { output: "ringer", freqs: [440, 480], on: [[0, 0.4], [0.6, 1.0]], period: 3.0, gain: 0.18 },
   // Outgoing call ringing at the far end (European ringback): 425 Hz, 1 s on, 3 s off.
-  ringback: { freqs: [425], on: [[0, 1.0]], period: 4.0, gain: 0.08 },
+  ringback: { output: "speaker", freqs: [425], on: [[0, 1.0]], period: 4.0, gain: 0.08 },
 };
 
 const DTMF_FREQS = {
@@ -19,32 +22,53 @@ export class Tones extends EventTarget {
   constructor() {
     super();
     const Ctx = globalThis.AudioContext || globalThis.webkitAudioContext;
-    this.ctx = Ctx ? new Ctx({ latencyHint: "interactive" }) : null;
-    this.current = null; // {name, nodes, timer}
-    this.ctx?.addEventListener("statechange", () => this.dispatchEvent(new Event("change")));
+    this.open = () => {
+      const ctx = Ctx ? new Ctx({ latencyHint: "interactive" }) : null;
+      ctx?.addEventListener("statechange", () => this.dispatchEvent(new Event("change")));
+      return ctx;
+    };
+    this.outputs = { speaker: this.open(), ringer: null };
+    this.ctx = this.outputs.speaker;
+    this.current = null; // {name, master, oscillators, timer}
   }
 
-  /** True while the browser keeps the audio context suspended for lack of a user gesture. */
+  get contexts() {
+    return Object.values(this.outputs).filter(Boolean);
+  }
+
+  /** True while the browser keeps an audio context suspended for lack of a user gesture. */
   get blocked() {
-    return this.ctx !== null && this.ctx.state === "suspended";
+    return this.contexts.some((ctx) => ctx.state === "suspended");
   }
 
   /** Resume after a user gesture; resolves to true if sound can play now. */
   async unlock() {
     if (!this.ctx) return false;
     try {
-      await this.ctx.resume();
+      await Promise.all(this.contexts.map((ctx) => ctx.resume()));
     } catch {
       return false;
     }
-    return this.ctx.state === "running";
+    return this.contexts.every((ctx) => ctx.state === "running");
   }
 
-  /** Route tones to the chosen speaker where the browser can (AudioContext.setSinkId). */
-  async setSink(deviceId) {
-    if (this.ctx?.setSinkId) {
+  /** Route one output ("speaker" or "ringer") to a device where the browser can (AudioContext.setSinkId); the
+   * ringer with no device of its own rings on the speaker. Called on the agent's pick, so a new context may start. */
+  async setSink(deviceId, output = "speaker") {
+    if (output === "ringer") {
+      if (this.current?.name === "ringtone") this.stop();
+      if (!deviceId) {
+        this.outputs.ringer?.close?.().catch(() => {});
+        this.outputs.ringer = null;
+        return;
+      }
+      this.outputs.ringer ??= this.open();
+      this.outputs.ringer?.resume?.().catch(() => {});
+    }
+    const ctx = this.outputs[output];
+    if (ctx?.setSinkId) {
       try {
-        await this.ctx.setSinkId(deviceId || "");
+        await ctx.setSinkId(deviceId || "");
       } catch {
         // The element's own sink still applies to the call audio; tones stay on the default device.
       }
@@ -54,13 +78,14 @@ export class Tones extends EventTarget {
   play(name) {
     if (this.current?.name === name) return;
     this.stop();
-    if (!this.ctx) return;
     const pattern = PATTERNS[name];
-    const master = this.ctx.createGain();
+    const ctx = this.outputs[pattern.output] || this.outputs.speaker;
+    if (!ctx) return;
+    const master = ctx.createGain();
     master.gain.value = 0;
-    master.connect(this.ctx.destination);
+    master.connect(ctx.destination);
     const oscillators = pattern.freqs.map((freq) => {
-      const osc = this.ctx.createOscillator();
+      const osc = ctx.createOscillator();
       osc.frequency.value = freq;
       osc.connect(master);
       osc.start();
@@ -73,11 +98,11 @@ export class Tones extends EventTarget {
       }
     };
     // Schedule one period ahead, topped up by a timer: cheap, and glitch-free while the tab is busy.
-    let next = this.ctx.currentTime + 0.05;
+    let next = ctx.currentTime + 0.05;
     schedule(next);
     next += pattern.period;
     const timer = setInterval(() => {
-      while (next < this.ctx.currentTime + pattern.period) {
+      while (next < ctx.currentTime + pattern.period) {
         schedule(next);
         next += pattern.period;
       }
