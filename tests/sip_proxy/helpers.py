@@ -9,12 +9,16 @@ import subprocess
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aioice import stun
 from aioice.turn import TurnClientUdpProtocol
 
 from service.sip_proxy import links
+from tools.sipload import agents
+from tools.sipload.ua import Agent
 
 
 def iso(moment: datetime) -> str:
@@ -36,6 +40,17 @@ def session_query(secret: str, username: str, expire_date: str | None = None, cu
 def new_username() -> str:
     """A fresh numeric agent name, so tests never see each other's (or a browser's) registrations."""
     return str(700000 + secrets.randbelow(299999))
+
+
+async def registered_agent(client: Any, secret: str, stack_env: dict[str, str], username: str) -> Agent:
+    """A demo agent's user agent, registered over a session opened on `client` (an aiohttp test client)."""
+    query = session_query(secret, username)
+    ws = await client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",))
+    password = agents.agent_password(agents.agent_secret(stack_env["AUTH_KEY_SECRET"]), username)
+    agent = Agent(ws, username, password, timeout=5)
+    agent.start()
+    await agent.register()
+    return agent
 
 
 def kamailio_lookup(user: str, run_dir: Path | None = None) -> bool:

@@ -16,11 +16,9 @@ import pytest
 from service.app import create_app
 from service.config import ConfigError, load_settings
 from service.sip_proxy import upstream_tls
-from tools.sipload import agents
-from tools.sipload.ua import Agent
 
 from . import certs, tls_kamailio
-from .helpers import new_username, session_query
+from .helpers import new_username, registered_agent, session_query
 
 BASE = {"AUTH_KEY_SECRET": "0123456789abcdef-secret"}
 
@@ -60,17 +58,6 @@ def _settings(make_settings, stack_env, url: str, verify: str | None, ca_file: P
     if ca_file is not None:
         env["SIP_UPSTREAM_CA_FILE"] = str(ca_file)
     return make_settings(env)
-
-
-async def _register_through(client, settings, stack_env) -> Agent:
-    username = new_username()
-    query = session_query(settings.auth_key_secret, username)
-    ws = await client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",))
-    agent = Agent(ws, username, agents.agent_password(agents.agent_secret(stack_env["AUTH_KEY_SECRET"]), username),
-                  timeout=5)
-    agent.start()
-    await agent.register()
-    return agent
 
 
 # -- the context, without sockets ------------------------------------------------------------------------
@@ -127,7 +114,7 @@ async def test_an_accepted_certificate_registers_and_is_ready(
     client = await aiohttp_client(create_app(settings))
     response = await client.get("/readyz")
     assert (await response.json())["checks"]["sip_upstream"] == "ok"
-    agent = await _register_through(client, settings, stack_env)
+    agent = await registered_agent(client, settings.auth_key_secret, stack_env, new_username())
     await agent.close()
 
 

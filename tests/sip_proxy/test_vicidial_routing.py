@@ -11,10 +11,8 @@ import pytest
 
 from devstack import cluster, mariadb
 from service.app import create_app
-from tools.sipload import agents
-from tools.sipload.ua import Agent
 
-from .helpers import kamailio_lookup, new_username, session_query, upgrade_headers
+from .helpers import kamailio_lookup, new_username, registered_agent, session_query, upgrade_headers
 
 pytestmark = pytest.mark.stack
 
@@ -68,14 +66,6 @@ async def vicidial(aiohttp_client, make_settings, stack_env):
     return await aiohttp_client(create_app(settings))
 
 
-async def _register(client, stack_env, username: str) -> Agent:
-    query = session_query(_secret(client), username)
-    ws = await client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",))
-    agent = Agent(ws, username, agents.agent_password(agents.agent_secret(stack_env["AUTH_KEY_SECRET"]), username),
-                  timeout=5)
-    agent.start()
-    await agent.register()
-    return agent
 
 
 def _secret(client) -> str:
@@ -93,7 +83,8 @@ async def _refusal(client, username: str) -> tuple[int, dict]:
 async def test_agents_are_routed_to_the_server_of_their_phone(vicidial, rows, stack_env):
     first = rows.phone(rows.server(stack_env["SIP_UPSTREAM"]))
     second = rows.phone(rows.server(cluster.URL))
-    a, b = await _register(vicidial, stack_env, first), await _register(vicidial, stack_env, second)
+    a, b = (await registered_agent(vicidial, _secret(vicidial), stack_env, first),
+            await registered_agent(vicidial, _secret(vicidial), stack_env, second))
     try:
         assert kamailio_lookup(first) and not kamailio_lookup(first, cluster.RUN_DIR)
         assert kamailio_lookup(second, cluster.RUN_DIR) and not kamailio_lookup(second)
