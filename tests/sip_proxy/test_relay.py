@@ -777,33 +777,36 @@ def _message(size: int) -> str:
     return head + "x" * size
 
 
-async def test_a_message_the_pbx_drops_is_not_reported_as_the_pbx_being_unavailable(aiohttp_client, make_settings):
+@contextlib.asynccontextmanager
+async def _session_before_fragile_pbx(aiohttp_client, make_settings):
+    """A browser session relayed to a PBX that drops any message over 16,000 bytes: the client and its socket."""
     async with _fragile_pbx(limit=16000) as url:
         settings = make_settings({"SIP_UPSTREAM": url})
         client = await aiohttp_client(create_app(settings))
         query = session_query(settings.auth_key_secret, "1001")
         async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
-            await ws.send_str(_message(100))
-            answer = await asyncio.wait_for(ws.receive(), 5)
-            assert answer.type is aiohttp.WSMsgType.TEXT and answer.data.startswith("SIP/2.0 200")
-            await ws.send_str(_message(20000))
-            msg = await asyncio.wait_for(ws.receive(), 5)
-            assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1011
-            assert ws.close_code == 1011 and msg.extra == "the PBX dropped a message"
+            yield client, ws
+
+
+async def test_a_message_the_pbx_drops_is_not_reported_as_the_pbx_being_unavailable(aiohttp_client, make_settings):
+    async with _session_before_fragile_pbx(aiohttp_client, make_settings) as (_client, ws):
+        await ws.send_str(_message(100))
+        answer = await asyncio.wait_for(ws.receive(), 5)
+        assert answer.type is aiohttp.WSMsgType.TEXT and answer.data.startswith("SIP/2.0 200")
+        await ws.send_str(_message(20000))
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1011
+        assert ws.close_code == 1011 and msg.extra == "the PBX dropped a message"
 
 
 async def test_the_pbx_going_away_while_idle_is_still_1013(aiohttp_client, make_settings):
-    async with _fragile_pbx(limit=16000) as url:
-        settings = make_settings({"SIP_UPSTREAM": url})
-        client = await aiohttp_client(create_app(settings))
-        query = session_query(settings.auth_key_secret, "1001")
-        async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
-            await ws.send_str(_message(100))
-            await asyncio.wait_for(ws.receive(), 5)
-            (session,) = client.app[RELAYS]
-            session.upstream.transport.abort()  # the PBX's side gone, with nothing outstanding
-            msg = await asyncio.wait_for(ws.receive(), 5)
-            assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013
+    async with _session_before_fragile_pbx(aiohttp_client, make_settings) as (client, ws):
+        await ws.send_str(_message(100))
+        await asyncio.wait_for(ws.receive(), 5)
+        (session,) = client.app[RELAYS]
+        session.upstream.transport.abort()  # the PBX's side gone, with nothing outstanding
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013
 
 
 @pytest.mark.stack
