@@ -9,7 +9,7 @@ import pytest
 
 from devstack import kamailio
 
-from .conftest import PhonePage, growth, until
+from .conftest import PhonePage, growth, hang_up_reaches, until
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -127,12 +127,6 @@ async def survived(p: PhonePage) -> None:
     quality = await p.phone("phone.call.quality")
     assert quality["mos"] > 3.5 and quality["loss"] < 5, quality
     assert "Quality" in await p.text("#call-flags")
-
-
-async def hang_up_reaches(by: PhonePage, other: PhonePage) -> None:
-    await by.page.click("#hangup-button")
-    await by.wait_state("registered")
-    await other.wait_state("registered", timeout=10)
 
 
 async def test_a_call_survives_the_service_killed_and_restarted(service_process, open_phone) -> None:
