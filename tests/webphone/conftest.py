@@ -258,7 +258,9 @@ class PhonePage:
             await self.page.wait_for_function("s => document.body.dataset.phoneState === s", arg=state,
                                               timeout=timeout * 1000)
         except (PlaywrightError, FirefoxError):
-            raise AssertionError(f"expected {state!r}, the phone shows {await self.state()!r}; "
+            shown = await self.state()
+            why = f" ({await self.text('#problem')!r})" if shown in ("error", "expired") else ""
+            raise AssertionError(f"expected {state!r}, the phone shows {shown!r}{why}; "
                                  f"page errors: {self.errors}") from None
 
     async def stats(self) -> dict[str, Any]:
