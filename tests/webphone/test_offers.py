@@ -144,3 +144,36 @@ async def test_a_call_offered_without_rtcp_mux_or_bundle_has_audio_both_ways(ser
     await a.wait_state("registered")
     await b.wait_state("registered")
     assert a.errors == [] and b.errors == []
+
+
+# Before the page's scripts: a browser that takes only rtcpMuxPolicy "require" (Chromium has deprecated
+# "negotiate"; a browser without it must say so rather than fail the call unexplained).
+NO_NEGOTIATE = """(() => {
+  const Native = RTCPeerConnection;
+  window.RTCPeerConnection = class extends Native {
+    constructor(config) {
+      if (config?.rtcpMuxPolicy === 'negotiate') throw new TypeError('rtcpMuxPolicy negotiate is not supported');
+      super(config);
+    }
+  };
+})()"""
+
+
+@pytest.mark.stack
+@pytest.mark.browser
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_browser_without_negotiate_refuses_an_unmuxed_call_and_says_why(service, open_phone, engine) -> None:
+    a_url, b_url = service.url(), service.url()
+    a, b = await open_phone(a_url), await open_phone(b_url, engine=engine, init_script=NO_NEGOTIATE)
+    await a.wait_state("registered")
+    await b.wait_state("registered")
+    assert await b.phone("phone.canMux") is False
+    await a.page.evaluate(OFFER_LIKE_AN_OLD_PBX)
+    ended = a.page.evaluate("new Promise((r) => OmniSense.phone.addEventListener('ended', (e) => r(e.detail.cause)))")
+    await a.page.fill("#number", username_of(b_url))
+    await a.page.click("#call-button")
+    assert await ended == "Incompatible SDP"  # 488 Not Acceptable Here at once, never ringing out
+    await until(lambda: b.text("#notices"), lambda t: "without rtcp-mux, which this browser requires" in t,
+                "the agent told why the call was not taken")
+    assert await b.state() == "registered"
+    assert a.errors == [] and b.errors == []
