@@ -1,4 +1,5 @@
-"""Fixtures for the webphone's browser tests: the real app on a free port, Debian's Chromium, launch URLs.
+"""Fixtures for the webphone's browser tests: the real app on a free port, Debian's Chromium (and Firefox ESR,
+see firefox.py), launch URLs.
 
 Each agent gets a browser context of its own (its own sessionStorage and localStorage, like a separate
 browser), a fresh numeric username (so no test sees another's registrations) and a URL minted by the same
@@ -293,6 +294,7 @@ async def open_page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIt
     async def open_(*, engine: str = "chromium", width: int = 1280, height: int = 900,
                     init_script: str | None = None) -> Page | FirefoxPage:
         if engine == "firefox":
+            assert request.node.get_closest_marker("firefox"), "a test that opens Firefox is marked firefox"
             page = await request.getfixturevalue("firefox").open(width=width, height=height, init_script=init_script)
             firefox_pages.append(page)
             return page
