@@ -10,7 +10,20 @@ import sys
 
 from service.config import DatabaseConfig
 
-from . import baresip, baresip_control, cluster, coturn, dotenv, install, kamailio, mariadb, procs, rtpengine, sysctl
+from . import (
+    baresip,
+    baresip_control,
+    cluster,
+    coturn,
+    dotenv,
+    firefox,
+    install,
+    kamailio,
+    mariadb,
+    procs,
+    rtpengine,
+    sysctl,
+)
 from .paths import LOGS
 
 DEPLOY_TOOLS = {"/usr/sbin/nginx": ["nginx"], "systemd-analyze": ["systemd"]}
@@ -21,8 +34,8 @@ def up(*, browser: bool = False, bench_tools: bool = False, deploy_tools: bool =
     if deploy_tools:
         install.ensure_packages(DEPLOY_TOOLS)
     if browser:
-        # Playwright drives Debian's Chromium (never a browser of its own download).
-        install.ensure_packages({"chromium": ["chromium"]})
+        # Playwright drives Debian's Chromium, puppeteer-core Debian's Firefox ESR (never a browser download).
+        install.ensure_packages({"chromium": ["chromium"], firefox.EXECUTABLE: ["firefox-esr"]})
     if bench_tools:
         install.ensure_packages({"nginx": ["nginx"], "pt-archiver": ["percona-toolkit"]})
     if not sysctl.ensure_migrate_req():
@@ -100,7 +113,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "run", "pbx-call"])
     parser.add_argument("username", nargs="?", help="pbx-call: the agent to call")
-    parser.add_argument("--with-browser", action="store_true", help="also install Chromium (tests)")
+    parser.add_argument("--with-browser", action="store_true", help="also install Chromium and Firefox ESR (tests)")
     parser.add_argument("--with-deploy-tools", action="store_true",
                         help="also install nginx and systemd-analyze (tests)")
     parser.add_argument("--with-bench-tools", action="store_true", help="also install nginx and pt-archiver")

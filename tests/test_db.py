@@ -19,7 +19,11 @@ async def test_a_waiter_gets_a_connection_when_the_holder_fails(db_config) -> No
         async def failing_holder() -> None:
             async with db.connection(pool):
                 holding.set()
-                await asyncio.sleep(0.1)  # the waiter is queued by now
+                for _ in range(100_000):  # until the waiter is queued in aiomysql's acquire
+                    if pool._cond._waiters:
+                        break
+                    await asyncio.sleep(0)
+                assert pool._cond._waiters, "the waiter never queued"
                 raise RuntimeError("the statement failed")
 
         async def waiter() -> int:

@@ -41,7 +41,7 @@ TURN_REAPER = web.AppKey("turn_reaper", TurnReaper)  # only when TURN_CLI is set
 
 
 async def ws(request: web.Request) -> web.StreamResponse:
-    """GET /ws: the SIP-over-WebSocket relay (SPEC section 5)."""
+    """GET /ws: the SIP-over-WebSocket relay (README: "Webphone sessions, the signalling relay and TURN")."""
     app = request.app
     stats = app[STATS]
     # aiohttp checks and answers the handshake; compression is never negotiated (browsers offer
@@ -118,7 +118,8 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
 
 
 async def turn_credentials(request: web.Request) -> web.Response:
-    """GET /webphone/turn-credentials: TURN REST API credentials for a session (SPEC section 6)."""
+    """GET /webphone/turn-credentials: TURN REST API credentials for a session (README: "Webphone sessions,
+    the signalling relay and TURN", TURN credentials)."""
     app = request.app
     settings = app[SETTINGS]
     header = request.headers.get("Host")

@@ -7,7 +7,8 @@ import { Call, endNotice } from "./call.js";
 import { PhoneError } from "./errors.js";
 import { checkSipJs, sdhFactory } from "./adapter-sipjs.js";
 import {
-  SessionCheck, canNegotiateRtcpMux, iceSettings, newRtcConfiguration, rtcConfigurationFor, sessionUrls,
+  SessionCheck, canNegotiateRtcpMux, cannotAnswer, iceSettings, newRtcConfiguration, rtcConfigurationFor,
+  sessionUrls,
 } from "./turn.js";
 import { Watchdog } from "./watchdog.js";
 
@@ -460,6 +461,14 @@ export class Phone extends EventTarget {
       this.notice("busy", "info", `Missed a call from ${displayName || from} while on this call (they heard busy).`,
         "call");
       this.emit("missed", { from, displayName });
+      return;
+    }
+    if (cannotAnswer(session.request?.body, this.canMux)) {
+      // Answering would fail inside SIP.js, the call vanishing unexplained: refuse it now and say why.
+      this.log.warn(`incoming call from ${from} offers no rtcp-mux, which this browser requires: 488`);
+      session.reject({ statusCode: 488, reasonPhrase: "Not Acceptable Here" });
+      this.notice("offer", "warn", `Could not take a call from ${displayName || from}: its audio comes without `
+        + "rtcp-mux, which this browser requires. Ask for rtcp-mux on the PBX, or use Chrome or Edge.", "after-call");
       return;
     }
     const peer = displayName && displayName !== from ? `${displayName} (${from})` : from;

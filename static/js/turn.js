@@ -43,6 +43,14 @@ export function rtcConfigurationFor(shared, offerSdp, canNegotiateMux) {
   return { ...shared, rtcpMuxPolicy: "negotiate" };
 }
 
+/**
+ * Whether this browser cannot answer `offerSdp` at all: it offers audio without rtcp-mux and the browser takes
+ * only rtcpMuxPolicy "require". An INVITE without an offer (null) is answerable. Pure.
+ */
+export function cannotAnswer(offerSdp, canNegotiateMux) {
+  return Boolean(offerSdp) && !canNegotiateMux && !offersRtcpMux(offerSdp);
+}
+
 /** Whether this browser still takes rtcpMuxPolicy "negotiate" (Chromium deprecated it; others may refuse it). */
 export function canNegotiateRtcpMux(PeerConnection = globalThis.RTCPeerConnection) {
   if (typeof PeerConnection !== "function") return false;

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  SessionCheck, canNegotiateRtcpMux, iceSettings, newRtcConfiguration, offersRtcpMux, readSessionAnswer,
+  SessionCheck, canNegotiateRtcpMux, cannotAnswer, iceSettings, newRtcConfiguration, offersRtcpMux, readSessionAnswer,
   rtcConfigurationFor, sessionUrls,
 } from "../../static/js/turn.js";
 
@@ -81,6 +81,14 @@ test("an offer without rtcp-mux is answered with rtcpMuxPolicy negotiate where t
   const negotiated = rtcConfigurationFor(shared, UNMUXED, true);
   assert.deepEqual(negotiated, { ...shared, rtcpMuxPolicy: "negotiate" });
   assert.equal(shared.rtcpMuxPolicy, "require");
+});
+
+test("an offer without rtcp-mux cannot be answered only where the browser requires rtcp-mux", () => {
+  assert.equal(cannotAnswer(UNMUXED, false), true);
+  assert.equal(cannotAnswer(UNMUXED, true), false);
+  assert.equal(cannotAnswer(MUXED, false), false);
+  assert.equal(cannotAnswer(null, false), false); // no offer in the INVITE: the browser makes it
+  assert.equal(cannotAnswer("", false), false);
 });
 
 test("negotiate support is probed, and a browser that refuses it is told apart", () => {

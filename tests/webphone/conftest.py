@@ -1,4 +1,5 @@
-"""Fixtures for the webphone's browser tests: the real app on a free port, Debian's Chromium, launch URLs.
+"""Fixtures for the webphone's browser tests: the real app on a free port, Debian's Chromium (and Firefox ESR,
+see firefox.py), launch URLs.
 
 Each agent gets a browser context of its own (its own sessionStorage and localStorage, like a separate
 browser), a fresh numeric username (so no test sees another's registrations) and a URL minted by the same
@@ -8,6 +9,7 @@ code as `python -m service webphone-url`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -32,6 +34,8 @@ from service.app import create_app
 from service.config import Settings, load_settings
 from service.sip_proxy.links import webphone_url
 from tools.sipload import agents
+
+from .firefox import Firefox, FirefoxError, FirefoxPage
 
 CHROMIUM, CHROMIUM_ARGS = chromium.EXECUTABLE, chromium.ARGS
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -225,11 +229,24 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
+@pytest.fixture(scope="session")
+def firefox() -> Iterator[Firefox]:
+    """One headless Firefox ESR for the session (each page gets a browser context of its own)."""
+    browser = Firefox()
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
 @dataclass
 class PhonePage:
-    """One agent's webphone tab, with what it opened and what went wrong recorded."""
+    """One agent's webphone tab, with what it opened and what went wrong recorded.
 
-    page: Page
+    `page` is Playwright's (Chromium) or a FirefoxPage, which has the same methods the tests use.
+    """
+
+    page: Page | FirefoxPage
     websockets: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -241,8 +258,10 @@ class PhonePage:
         try:
             await self.page.wait_for_function("s => document.body.dataset.phoneState === s", arg=state,
                                               timeout=timeout * 1000)
-        except PlaywrightError:
-            raise AssertionError(f"expected {state!r}, the phone shows {await self.state()!r}; "
+        except (PlaywrightError, FirefoxError):
+            shown = await self.state()
+            why = f" ({await self.text('#problem')!r})" if shown in ("error", "expired") else ""
+            raise AssertionError(f"expected {state!r}, the phone shows {shown!r}{why}; "
                                  f"page errors: {self.errors}") from None
 
     async def stats(self) -> dict[str, Any]:
@@ -263,13 +282,49 @@ class PhonePage:
 OpenPhone = Callable[..., Awaitable[PhonePage]]
 
 
+OpenPage = Callable[..., Awaitable["Page | FirefoxPage"]]
+
+
 @pytest.fixture
-async def open_phone(browser: Browser) -> AsyncIterator[OpenPhone]:
-    """`await open_phone(url)`: a new agent (own context) with the page loaded."""
+async def open_page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[OpenPage]:
+    """`await open_page()`: an empty page in a browser context of its own, in Chromium (Playwright's Page) or,
+    with `engine="firefox"`, in the session's Firefox (a FirefoxPage, closed after the test)."""
+    firefox_pages: list[FirefoxPage] = []
+
+    async def open_(*, engine: str = "chromium", width: int = 1280, height: int = 900,
+                    init_script: str | None = None) -> Page | FirefoxPage:
+        if engine == "firefox":
+            assert request.node.get_closest_marker("firefox"), "a test that opens Firefox is marked firefox"
+            page = await request.getfixturevalue("firefox").open(width=width, height=height, init_script=init_script)
+            firefox_pages.append(page)
+            return page
+        assert engine == "chromium", engine
+        context = await browser.new_context(viewport={"width": width, "height": height})
+        if init_script:
+            await context.add_init_script(init_script)
+        return await context.new_page()
+
+    yield open_
+    for page in firefox_pages:
+        with contextlib.suppress(FirefoxError):
+            await page.close()
+
+
+@pytest.fixture
+async def open_phone(browser: Browser, open_page: OpenPage) -> AsyncIterator[OpenPhone]:
+    """`await open_phone(url)`: a new agent (own context) with the page loaded, in Chromium, or in Firefox with
+    `engine="firefox"` (there only size and init_script apply: axe runs by evaluation, needing no CSP bypass)."""
 
     async def open_(url: str, *, width: int = 1280, height: int = 900, zoom: float = 1,
                     bypass_csp: bool = False, init_script: str | None = None,
-                    permissions: list[str] | None = None) -> PhonePage:
+                    permissions: list[str] | None = None, engine: str = "chromium") -> PhonePage:
+        if engine == "firefox":
+            assert zoom == 1 and permissions is None, "not done in Firefox here"
+            page = await open_page(engine=engine, width=width, height=height, init_script=init_script)
+            assert isinstance(page, FirefoxPage)
+            await page.goto(url)
+            return PhonePage(page, errors=page.errors)
+        assert engine == "chromium", engine
         # Browser zoom of `zoom` is a CSS viewport `zoom` times smaller drawn with `zoom` device pixels each.
         context = await browser.new_context(viewport={"width": round(width / zoom), "height": round(height / zoom)},
                                             device_scale_factor=zoom, bypass_csp=bypass_csp)
@@ -277,15 +332,19 @@ async def open_phone(browser: Browser) -> AsyncIterator[OpenPhone]:
             await context.grant_permissions(permissions, origin=url.split("/TForge")[0])
         if init_script:
             await context.add_init_script(init_script)
-        page = await context.new_page()
-        phone = PhonePage(page)
-        page.on("websocket", lambda ws: phone.websockets.append(ws.url))
-        page.on("request", lambda request: phone.requests.append(request.url))
-        page.on("pageerror", lambda error: phone.errors.append(str(error)))
-        await page.goto(url)
+        chromium_page = await context.new_page()
+        phone = PhonePage(chromium_page)
+        chromium_page.on("websocket", lambda ws: phone.websockets.append(ws.url))
+        chromium_page.on("request", lambda request: phone.requests.append(request.url))
+        chromium_page.on("pageerror", lambda error: phone.errors.append(str(error)))
+        await chromium_page.goto(url)
         return phone
 
     yield open_
+
+
+ENGINES = ["chromium", pytest.param("firefox", marks=pytest.mark.firefox)]
+"""`@pytest.mark.parametrize("engine", ENGINES)`: a test body run in Chromium and again in Firefox."""
 
 
 async def until(probe: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], what: str,
@@ -301,11 +360,25 @@ async def until(probe: Callable[[], Awaitable[Any]], check: Callable[[Any], bool
         await asyncio.sleep(interval)
 
 
+HEARD = 1e-4
+"""Audio energy a second (stats()["audioEnergy"] growth) above which the far end is heard. Measured: Chromium's
+fake microphone about 0.3 a second at the far end, Firefox's (much quieter) about 0.01, silence 0."""
+SILENT = 1e-6
+"""... and below which it hears silence (a muted or held sender)."""
+
+
 async def growth(phone: PhonePage, key: str, seconds: float = 1.0) -> float:
     """How much a stats counter grows over `seconds`."""
     before = (await phone.stats())[key]
     await asyncio.sleep(seconds)
     return (await phone.stats())[key] - before
+
+
+async def hang_up_reaches(by: PhonePage, other: PhonePage) -> None:
+    """`by` hangs up; both phones are back to registered."""
+    await by.page.click("#hangup-button")
+    await by.wait_state("registered")
+    await other.wait_state("registered", timeout=10)
 
 
 def save_screenshot_path(name: str) -> str:

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from service.app import create_app
 
-from .conftest import PhonePage, Service, save_screenshot_path, until
+from .conftest import PhonePage, Service, hang_up_reaches, save_screenshot_path, until
 from .test_calls import connect_call, username_of
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules/axe-core/axe.min.js"
@@ -110,6 +110,25 @@ async def test_idle_ringing_in_call_and_on_hold_pass_axe_and_fit_at_200_percent(
         await b.wait_state("registered")
         await a.page.context.close()
         await b.page.context.close()
+
+
+@pytest.mark.stack
+@pytest.mark.browser
+@pytest.mark.firefox
+async def test_firefox_registered_and_in_call_pass_axe(service, open_phone) -> None:
+    a_url, b_url = service.url(), service.url()
+    a = await open_phone(a_url, width=420, height=760, engine="firefox")
+    b = await open_phone(b_url)
+    await a.wait_state("registered")
+    await b.wait_state("registered")
+    assert await serious_violations(a) == [], "registered"
+    assert await brand_whole(a) and await in_view(a, "#call-button")
+    await connect_call(a, b, username_of(b_url), typed=True)
+    await a.page.screenshot(path=save_screenshot_path("a11y-firefox-in-call.png"))
+    assert await serious_violations(a) == [], "in-call"
+    assert await in_view(a, "#hangup-button") and await in_view(a, "#mute-button")
+    await hang_up_reaches(a, b)
+    assert a.errors == []
 
 
 @pytest.mark.stack

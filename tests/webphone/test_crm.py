@@ -7,19 +7,28 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from .conftest import until
+from .conftest import ENGINES, until
+from .firefox import FirefoxPage
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
 
 async def events(host) -> list[dict]:
     """The events the host page received from the phone, oldest first."""
-    items = await host.eval_on_selector_all('#events li[data-direction="received"]',
-                                            "(items) => items.map((li) => li.dataset.event)")
+    items = await host.evaluate("""() => [...document.querySelectorAll('#events li[data-direction="received"]')]
+        .map((li) => li.dataset.event)""")
     return [json.loads(item) for item in reversed(items)]
 
 
-async def test_the_example_host_page_dials_and_hears_the_events(service, open_phone, browser) -> None:
+def frame_at(host, url_prefix: str):
+    """The frame of `host` whose address starts with `url_prefix`, to evaluate in."""
+    if isinstance(host, FirefoxPage):
+        return host.frame(url_prefix)
+    return next(f for f in host.frames if f.url.startswith(url_prefix))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_the_example_host_page_dials_and_hears_the_events(service, open_phone, open_page, engine) -> None:
     port = urlsplit(service.base).port
     crm_origin = f"http://localhost:{port}"  # another origin than the phone's http://127.0.0.1:port
     callee_url = service.url()
@@ -27,25 +36,25 @@ async def test_the_example_host_page_dials_and_hears_the_events(service, open_ph
     callee = await open_phone(callee_url)
     await callee.wait_state("registered")
 
+    # The host page (and the phone in it) in `engine`; the callee is a Chromium agent.
     phone_url = service.url(crm_origin=crm_origin)
-    context = await browser.new_context(viewport={"width": 1200, "height": 900})
-    host = await context.new_page()
+    host = await open_page(engine=engine, width=1200, height=900)
     await host.goto(f"{crm_origin}/static/crm-example.html#url={quote(phone_url, safe='')}")
-    frame = host.frame_locator("#phone")
     await until(lambda: events(host), lambda e: {"type": "registered"} in e, "the registered event")
+    inner = frame_at(host, service.base)
+    phone_state = "() => document.body.dataset.phoneState"
 
     await host.fill("#dial-number", callee_name)
     await host.click("#dial-form button[type=submit]")
     await callee.wait_state("ringing")
     await callee.page.click("#answer-button")
     await until(lambda: events(host), lambda e: any(x["type"] == "connected" for x in e), "the connected event")
-    assert await frame.locator("body").get_attribute("data-phone-state") == "in-call"
+    assert await inner.evaluate(phone_state) == "in-call"
 
     # A registration refresh fires SIP.js's `registered` again: nothing changes, no second event.
-    inner = next(f for f in host.frames if f.url.startswith(service.base))
     await inner.evaluate("() => OmniSense.phone.ua.register()")
     await until(lambda: inner.evaluate("() => OmniSense.phone.ua.isRegistered()"), bool, "the refresh done")
-    assert await frame.locator("body").get_attribute("data-phone-state") == "in-call"
+    assert await inner.evaluate(phone_state) == "in-call"
 
     # Commands: mute and hold take effect in the phone; a bad command comes back as an error event.
     await host.click("#mute")

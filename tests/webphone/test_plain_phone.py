@@ -17,7 +17,7 @@ from devstack import baresip, kamailio
 from devstack.baresip_control import PhoneControl
 
 from ..sip_proxy.helpers import kamailio_lookup
-from .conftest import PhonePage, until
+from .conftest import ENGINES, PhonePage, until
 
 RTP_COUNTS = """(async () => {
   const pc = OmniSense.phone.call.session.sessionDescriptionHandler.peerConnection;
@@ -133,11 +133,11 @@ async def test_the_plain_phone_calls_the_webphone_and_hangs_up(service, open_pho
     assert a.errors == []
 
 
-async def pbx_call(plain_phone: PhoneControl, service, open_phone) -> PhonePage:
+async def pbx_call(plain_phone: PhoneControl, service, open_phone, engine: str = "chromium") -> PhonePage:
     """As Asterisk (and ViciDial at login) calls a registered phone: To is the agent's Contact URI, so the
     agent's own in-dialog requests (re-INVITEs, BYE) carry that Contact as From."""
     url = service.url()
-    a = await open_phone(url)
+    a = await open_phone(url, engine=engine)
     await a.wait_state("registered")
     since = len(plain_phone.events)
     await ring_agent(plain_phone, f"sip:agent-{username_of(url)}@127.0.0.1:{kamailio.UDP_PORT}", a)
@@ -167,8 +167,9 @@ async def test_a_pbx_call_to_the_agents_contact_holds_and_resumes(service, open_
 
 @pytest.mark.stack
 @pytest.mark.browser
-async def test_a_pbx_call_to_the_agents_contact_carries_rfc4733_dtmf(service, open_phone, plain_phone) -> None:
-    a = await pbx_call(plain_phone, service, open_phone)
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_pbx_call_to_the_agents_contact_carries_rfc4733_dtmf(service, open_phone, plain_phone, engine) -> None:
+    a = await pbx_call(plain_phone, service, open_phone, engine)
     mark = len(plain_phone.events)
     await a.press_keys("15#")
     keys = []

@@ -1,4 +1,5 @@
-"""Start-up in Chromium: bad links are named and connect nowhere; the password leaves the address bar and logs."""
+"""Start-up: bad links are named and connect nowhere; the password leaves the address bar and logs; an output
+the browser cannot route is said."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import aiohttp
 import pytest
 
-from .conftest import iso_in
+from .conftest import ENGINES, iso_in
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -176,3 +177,40 @@ async def test_a_second_tab_of_the_same_agent_takes_over_after_asking(service, b
     await third.wait_for_function("() => document.body.dataset.phoneState === 'error'")
     assert await second.evaluate("document.body.dataset.phoneState") == "registered"
     await context.close()
+
+
+NO_SINK_ID = ("delete HTMLMediaElement.prototype.setSinkId;"
+              " if (window.AudioContext) delete AudioContext.prototype.setSinkId;")
+"""Before the page's scripts: a browser that cannot route audio to a chosen output (as older Firefox)."""
+
+
+async def output_pickers(phone) -> dict[str, bool]:
+    """Which output pickers the settings panel offers, and which say they cannot."""
+    await phone.page.click("#settings summary")
+    return {
+        "speaker": not await phone.page.evaluate("document.getElementById('speaker-select').disabled"),
+        "speaker hint": await phone.page.is_visible("#speaker-hint"),
+        "ringer": not await phone.page.evaluate("document.getElementById('ringer-select').disabled"),
+        "ringer hint": await phone.page.is_visible("#ringer-hint"),
+    }
+
+
+@pytest.mark.firefox
+async def test_firefox_says_it_rings_on_the_default_speaker(service, open_phone) -> None:
+    # Firefox ESR 153 routes a media element (setSinkId) but not an AudioContext, where the ringtone plays.
+    phone = await open_phone(service.url(), engine="firefox")
+    await phone.wait_state("registered")
+    assert await output_pickers(phone) == {"speaker": True, "speaker hint": False, "ringer": False,
+                                           "ringer hint": True}
+    assert await phone.text("#ringer-hint") == "This browser rings on the system's default speaker."
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_browser_without_set_sink_id_says_calls_play_on_the_default_speaker(service, open_phone,
+                                                                                      engine) -> None:
+    phone = await open_phone(service.url(), engine=engine, init_script=NO_SINK_ID)
+    await phone.wait_state("registered")
+    assert await output_pickers(phone) == {"speaker": False, "speaker hint": True, "ringer": False,
+                                           "ringer hint": True}
+    assert await phone.text("#speaker-hint") == "This browser plays calls on the system's default speaker."
+    assert phone.errors == []
