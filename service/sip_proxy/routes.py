@@ -13,6 +13,7 @@ from aiohttp import web
 from ..appkeys import DB_POOL, METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
 from ..config import VICIDIAL_UPSTREAM, ConfigError
 from ..errors import ApiError, json_response
+from ..vicidial_webphone.sessions import VICIDIAL
 from . import turn, upstream_probe, upstream_tls
 from .access import check_request
 from .deadlines import Deadlines
@@ -76,7 +77,16 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
     app = request.app
     stats = app[STATS]
     url = app[SETTINGS].sip_upstream
-    if url == VICIDIAL_UPSTREAM:
+    vicidial = app.get(VICIDIAL)
+    login = None
+    if vicidial is not None and vicidial.owns(session):  # launched by ViciDial's agent screen: its own route
+        admitted = await vicidial.admit(session)
+        if isinstance(admitted, Refusal):
+            stats.refused(admitted.reason, logging.INFO, "refused /ws for %r from %s: %s", session.username,
+                          request.remote, admitted.message)
+            raise ApiError(admitted.status, admitted.body())
+        url, login = admitted
+    elif url == VICIDIAL_UPSTREAM:
         route = await app[PHONE_ROUTER].route(session.username)
         if isinstance(route, Refusal):
             stats.refused(route.reason, logging.INFO, "refused /ws for %r from %s: %s", session.username,
@@ -101,16 +111,21 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
     relays = app[RELAYS]
     relays.add(relay)
     stats.sessions_total += 1
+    attached = None
     try:
         await browser.prepare(request)  # the 101, written by aiohttp on the socket the relay now reads
         enable_keepalive(transport)
         relay.start(app[DEADLINES])
+        if vicidial is not None and login is not None:
+            attached = vicidial.attach(login, relay)  # None (and closed) when a newer launch is open
         await asyncio.shield(relay.done)
     except BaseException:
         relay.abort()  # cancelled (shutdown) or failed: drop both sockets now
         raise
     finally:
         relays.discard(relay)
+        if attached is not None and vicidial is not None:
+            vicidial.detach(attached)
         aiohttp_internals.release(request)  # aiohttp never saw its socket close (the relay's protocol did)
     # Only aiohttp's bookkeeping: the socket is closed already, so no frame is written.
     await browser.close()
