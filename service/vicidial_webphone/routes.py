@@ -86,8 +86,6 @@ async def launch(request: web.Request) -> web.StreamResponse:
         given = parse_launch(raw_query)
     except LaunchError as exc:
         return refuse(request, checks.bad_launch(str(exc)))
-    if not USERNAME.fullmatch(given.phone_login):
-        return refuse(request, checks.bad_launch("phone_login is not usable as a SIP user"))
     if not checks.system_key_ok(settings.vicidial_system_key, given.system_key):
         return refuse(request, checks.BAD_SYSTEM_KEY)
     options = parse_options(given.options)
@@ -99,11 +97,14 @@ async def launch(request: web.Request) -> web.StreamResponse:
     if isinstance(outcome, checks.Refusal):
         return refuse(request, outcome)
     phone, agent = outcome
+    if not USERNAME.fullmatch(phone.extension):  # a phone this relay cannot register (README: webphone sessions)
+        return refuse(request, checks.bad_launch("the phone's extension is not usable as a SIP user name"))
     now = time.time()
     expire = datetime.fromtimestamp(now, UTC) + timedelta(seconds=settings.vicidial_session_max)
     grant = tokens.Grant(
         live_agent_id=agent.live_agent_id, user=agent.user, extension=phone.extension, server_ip=phone.server_ip,
-        expire_date=expire.strftime("%Y-%m-%dT%H:%M:%SZ"), conference=conference_number(options, phone.conf_engine),
+        expire_date=expire.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        conference=conference_number(options, phone.conf_engine),
         options=options.page(),
     )
     token = tokens.mint(settings.auth_key_secret, grant, now)
