@@ -143,6 +143,11 @@ async def turn_credentials(request: web.Request) -> web.Response:
     except turn.BadHost as exc:
         raise ApiError(400, {"message": str(exc), "reason": "bad_host"}) from None
     session = check_request(request, settings, app[STATS])
+    vicidial = app.get(VICIDIAL)
+    if vicidial is not None and vicidial.owns(session):  # the page learns here that its agent logged out
+        admitted = await vicidial.admit(session)
+        if isinstance(admitted, Refusal):
+            raise ApiError(admitted.status, admitted.body())
     try:
         port = turn.port_from_query(request.query.get("turn_port"), settings.turn_port)
     except turn.BadPort as exc:
