@@ -408,16 +408,18 @@ export class PhoneUI {
 
   /** The browser refused to play sound without a click: one control that plays it (the call's, when `call`). */
   autoplayBlocked(call = false) {
-    if (this.notices.has("autoplay") && !call) return;
+    const id = call ? "call-audio" : "autoplay";
+    if (this.notices.has(id)) return;
     const text = call ? "The browser blocked the call's sound." : "The browser is blocking sound until you click the page.";
     if (call) this.announcer.alert("The browser blocked the call's sound. Click to hear the call.");
-    this.notice("autoplay", "warn", text, {
+    this.notice(id, "warn", text, {
       label: call ? "Click to hear the call" : "Enable sound",
       run: async () => {
         await this.tones.unlock();
         await document.getElementById("remote-audio").play().catch(() => {});
-        this.clearNotice("autoplay");
+        this.clearNotice(id);
+        if (call) this.clearNotice("autoplay");
       },
-    });
+    }, call ? "call" : null);
   }
 }

@@ -16,7 +16,7 @@ from service.vicidial_webphone.sessions import VICIDIAL
 from tests.sip_proxy.helpers import new_username
 from tools.sipload.ua import Agent
 
-from .conftest import ViciDialRows
+from ..vicidial_rows import ViciDialRows
 
 pytestmark = pytest.mark.stack
 

@@ -1,12 +1,11 @@
-"""ViciDial rows of a test's own (a server, a webphone, an agent's login) in the stack's database, removed after."""
+"""ViciDial rows of a test's own (a server, a webphone, an agent's login) in the stack's database, removed after
+(the `vici_rows` fixture, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 
 import pymysql
-import pytest
 
 from devstack import mariadb, vicidial
 from service.config import DatabaseConfig
@@ -74,12 +73,3 @@ class ViciDialRows:
             for server_id in self.server_ids:
                 cur.execute("DELETE FROM servers WHERE server_id = %s", (server_id,))
         self.conn.close()
-
-
-@pytest.fixture
-def vici_rows(db_config: DatabaseConfig, stack_env: dict[str, str]) -> Iterator[ViciDialRows]:
-    rows = ViciDialRows(db_config, stack_env["AUTH_KEY_SECRET"])
-    try:
-        yield rows
-    finally:
-        rows.close()
