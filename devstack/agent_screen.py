@@ -24,7 +24,9 @@ TOUCH_SECONDS = 5.0  # the agent screen updates its live row about every second;
 DEMO_USER = "demoagent"
 DEMO_EXTENSION = "1001"
 DEMO_CONFERENCE = "8600051"
-PORT = 8091
+HOST = "127.0.0.1"
+PORT = 8091  # another origin than the service's (PORT 8080)
+ORIGIN = f"http://{HOST}:{PORT}"
 
 
 def frame(url: str, *, width: int = WIDTH, height: int = HEIGHT) -> str:
