@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..appkeys import DB_POOL, METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
+from ..background import background
 from ..config import VICIDIAL_UPSTREAM, ConfigError
 from ..errors import ApiError, json_response
 from ..vicidial_webphone.sessions import VICIDIAL
@@ -27,7 +28,7 @@ from .relay.protocols import Relay, enable_keepalive
 from .relay.upstream import UpstreamTarget, open_upstream
 from .session import Session
 from .stats import RelayStats
-from .turn_reaper import ReaperCollector, TurnReaper, reaper_context
+from .turn_reaper import ReaperCollector, TurnReaper
 from .wsframe import CloseCode
 
 log = logging.getLogger("service.sip_proxy")
@@ -232,7 +233,7 @@ def setup(app: web.Application) -> None:
     app[READINESS_CHECKS]["sip_upstream"] = upstream_ready
     if settings.turn_cli is not None and settings.turn_cli_password is not None:
         app[TURN_REAPER] = reaper = TurnReaper(*settings.turn_cli, settings.turn_cli_password)
-        app.cleanup_ctx.append(lambda _app: reaper_context(reaper))
+        app.cleanup_ctx.append(lambda _app: background(reaper.run, "turn-reaper"))
         app[METRICS_REGISTRY].register(ReaperCollector(reaper))
     app.cleanup_ctx.append(relay_context)
     app.on_shutdown.append(close_sessions)

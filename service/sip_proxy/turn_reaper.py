@@ -15,11 +15,10 @@ after it when this process issued the credentials. Nothing here blocks a request
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
@@ -134,14 +133,3 @@ class ReaperCollector:
                                   "session had ended", value=self.reaper.cancelled)
         yield CounterMetricFamily("turn_reaper_failures", "sweeps that could not talk to coturn's CLI",
                                   value=self.reaper.failures)
-
-
-async def reaper_context(reaper: TurnReaper) -> AsyncIterator[None]:
-    """Run `reaper` for the app's lifetime; cancelled (and awaited) on cleanup."""
-    task = asyncio.create_task(reaper.run(), name="turn-reaper")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

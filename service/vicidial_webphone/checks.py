@@ -11,6 +11,7 @@ import dataclasses
 import hmac
 from collections.abc import Sequence
 
+from ..sip_proxy.phone_routes import Refusal as Refusal  # the refusals of this module are the same shape
 from .launch import Launch, Options, same_query
 
 WEBPHONE_KINDS = ("Y", "Y_API_LAUNCH")
@@ -43,16 +44,6 @@ def live_agents_sql(count: int) -> str:
     marks = ", ".join(["%s"] * count)
     return ("SELECT live_agent_id, last_update_time >= NOW() - INTERVAL %s SECOND"
             f" FROM vicidial_live_agents WHERE live_agent_id IN ({marks})")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Refusal:
-    status: int
-    reason: str
-    message: str
-
-    def body(self) -> dict[str, str]:
-        return {"message": self.message, "reason": self.reason}
 
 
 BAD_SYSTEM_KEY = Refusal(403, "bad_system_key", "The launch's system key is not this ViciDial's.")

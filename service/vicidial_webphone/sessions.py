@@ -9,14 +9,14 @@ whose `user_id` is the agent's `vicidial_live_agents.live_agent_id` and whose `u
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from ..background import background
 from ..sip_proxy.phone_routes import Refusal as RouteRefusal, decide_server
 from ..sip_proxy.relay.protocols import Relay
 from ..sip_proxy.session import Session
@@ -136,16 +136,6 @@ class ViciDialSessions:
 VICIDIAL = web.AppKey("vicidial_webphone_sessions", ViciDialSessions)
 
 
-async def poller_context(sessions: ViciDialSessions) -> AsyncIterator[None]:
-    task = asyncio.create_task(sessions.run(), name="vicidial-logins")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 class ViciDialCollector:
     """/metrics: launches by outcome, sessions closed by why, and the open sessions by ViciDial user and phone."""
 
@@ -179,4 +169,4 @@ class ViciDialCollector:
 
 
 def setup(app: web.Application, sessions: ViciDialSessions) -> None:
-    app.cleanup_ctx.append(lambda _app: poller_context(sessions))
+    app.cleanup_ctx.append(lambda _app: background(sessions.run, "vicidial-logins"))

@@ -95,7 +95,10 @@ async def screens() -> AsyncIterator[Screens]:
         return web.Response(text=pages[request.match_info["name"]], content_type="text/html")
 
     application = web.Application()
-    application.router.add_get("/favicon.ico", lambda _r: web.Response(status=204))
+    async def no_icon(_request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    application.router.add_get("/favicon.ico", no_icon)
     application.router.add_get("/{name}", serve)
     server = TestServer(application, host="127.0.0.1", port=free_port())
     await server.start_server()
@@ -193,43 +196,16 @@ async def open_screen(browser: Browser) -> Callable[[str], Awaitable[Framed]]:
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         framed = Framed(page, errors)
-        page.on("console", lambda m: m.text.startswith("omnisense-play") and framed.plays.append(m.text))
+
+        def console(message: ConsoleMessage) -> None:
+            if message.text.startswith("omnisense-play"):
+                framed.plays.append(message.text)
+
+        page.on("console", console)
         await page.goto(url)
         return framed
 
     return open_
-
-
-async def test_the_agent_screen_opens_the_phone_which_joins_the_meetme_conference(
-        gateway, screens, vici_rows, pbx, browser):
-    base = await gateway()
-    agent = new_agent(vici_rows, pbx)
-    context = await browser.new_context()
-    await context.add_init_script(PLAY_WATCH.replace("REFUSE", "false"))
-    page = await context.new_page()
-    # Nothing is evaluated in the frame before the call plays (that would count as a click there).
-    async with page.expect_console_message(settled, timeout=20000) as first:
-        await page.goto(screens.add(agent.login(base)))
-    # The frame has no autoplay permission, but it captures the microphone: Chromium plays the call, no click.
-    assert (await first.value).text == "omnisense-play ok false"
-    framed = Framed(page, [])
-    frame_url = framed.frame.url
-    assert urlsplit(frame_url).query == "" and "phone_pass" not in frame_url  # the secret left the address
-    await until(lambda: framed.phone("phone.call && [phone.call.peer, phone.call.state]"),
-                lambda v: v == ["8600051", "in-call"], "the conference joined (the plain phone answers it)")
-    assert await framed.frame.evaluate("document.getElementById('remote-audio').paused") is False
-    assert await framed.frame.get_by_role("button", name="Click to hear the call").count() == 0
-
-
-async def test_a_confbridge_server_is_joined_at_the_agents_entry(gateway, screens, vici_rows, pbx, open_screen):
-    base = await gateway()
-    agent = new_agent(vici_rows, pbx, conf_engine="CONFBRIDGE", conference="9600012")
-    started = time.monotonic()
-    framed = await open_screen(screens.add(agent.login(base)))
-    await framed.wait_body("registration", "registered")
-    print(f"launch to registered: {(time.monotonic() - started) * 1000:.0f} ms")
-    await until(lambda: framed.phone("phone.call && [phone.call.peer, phone.call.state]"),
-                lambda v: v == ["29600012", "in-call"], "the ConfBridge agent entry 2 + room joined")
 
 
 # What the frame's play() of the call's audio met, told on the console (a script evaluated in the frame would
@@ -259,20 +235,52 @@ def settled(message: ConsoleMessage) -> bool:
     return message.text.startswith("omnisense-play") and "AbortError" not in message.text
 
 
+async def first_play(browser: Browser, url: str, *, refuse: bool) -> tuple[Framed, str]:
+    """Open the agent screen at `url` and wait, evaluating nothing in the frame (that would count as a click
+    there), for the first settled play() of the call's audio; the frame and that outcome."""
+    context = await browser.new_context()
+    await context.add_init_script(PLAY_WATCH.replace("REFUSE", "true" if refuse else "false"))
+    page = await context.new_page()
+    async with page.expect_console_message(settled, timeout=20000) as first:
+        await page.goto(url)
+    return Framed(page, []), (await first.value).text
+
+
+async def test_the_agent_screen_opens_the_phone_which_joins_the_meetme_conference(
+        gateway, screens, vici_rows, pbx, browser):
+    base = await gateway()
+    agent = new_agent(vici_rows, pbx)
+    framed, played = await first_play(browser, screens.add(agent.login(base)), refuse=False)
+    # The frame has no autoplay permission, but it captures the microphone: Chromium plays the call, no click.
+    assert played == "omnisense-play ok false"
+    frame_url = framed.frame.url
+    assert urlsplit(frame_url).query == "" and "phone_pass" not in frame_url  # the secret left the address
+    await until(lambda: framed.phone("phone.call && [phone.call.peer, phone.call.state]"),
+                lambda v: v == ["8600051", "in-call"], "the conference joined (the plain phone answers it)")
+    assert await framed.frame.evaluate("document.getElementById('remote-audio').paused") is False
+    assert await framed.frame.get_by_role("button", name="Click to hear the call").count() == 0
+
+
+async def test_a_confbridge_server_is_joined_at_the_agents_entry(gateway, screens, vici_rows, pbx, open_screen):
+    base = await gateway()
+    agent = new_agent(vici_rows, pbx, conf_engine="CONFBRIDGE", conference="9600012")
+    started = time.monotonic()
+    framed = await open_screen(screens.add(agent.login(base)))
+    await framed.wait_body("registration", "registered")
+    print(f"launch to registered: {(time.monotonic() - started) * 1000:.0f} ms")
+    await until(lambda: framed.phone("phone.call && [phone.call.peer, phone.call.state]"),
+                lambda v: v == ["29600012", "in-call"], "the ConfBridge agent entry 2 + room joined")
+
+
 async def test_the_call_audio_blocked_in_the_frame_gets_one_announced_control(
         gateway, screens, vici_rows, pbx, browser):
     base = await gateway()
     agent = new_agent(vici_rows, pbx)
-    context = await browser.new_context()
-    await context.add_init_script(PLAY_WATCH.replace("REFUSE", "true"))
-    page = await context.new_page()
-    async with page.expect_console_message(settled, timeout=20000) as first:
-        await page.goto(screens.add(agent.login(base)))
-    assert (await first.value).text == "omnisense-play NotAllowedError false"
-    framed = Framed(page, [])
+    framed, played = await first_play(browser, screens.add(agent.login(base)), refuse=True)
+    assert played == "omnisense-play NotAllowedError false"
     button = framed.frame.get_by_role("button", name="Click to hear the call")
     await button.wait_for(timeout=5000)
-    assert "Click to hear the call" in await framed.frame.locator("#announce-alert").text_content()
+    assert "Click to hear the call" in (await framed.frame.locator("#announce-alert").text_content() or "")
     await button.click()
     await until(lambda: framed.frame.evaluate("document.getElementById('remote-audio').paused"), lambda v: v is False,
                 "the call's audio playing after the click")
