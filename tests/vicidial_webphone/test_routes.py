@@ -13,7 +13,7 @@ import pytest
 from devstack import vicidial
 from service.app import create_app
 from service.vicidial_webphone.sessions import VICIDIAL
-from tests.sip_proxy.helpers import new_username
+from tests.sip_proxy.helpers import Peer, new_username, refresh_allocation, relays, turn_allocation
 from tools.sipload.ua import Agent
 
 from ..vicidial_rows import ViciDialRows
@@ -241,3 +241,36 @@ async def test_an_unreachable_database_is_a_503(aiohttp_client, make_settings, v
     assert await refused(client, query) == (503, "vicidial_lookup_failed")
     html = await launch(client, query, headers={"Accept": "text/html"})
     assert html.status == 503 and "database" in await html.text()
+
+
+async def test_vicidial_session_max_ends_the_session_whatever_the_login(aiohttp_client, make_settings, vici_env,
+                                                                        vici_rows, stack_env):
+    client = await aiohttp_client(create_app(make_settings({**vici_env, "VICIDIAL_SESSION_MAX": "2"})))
+    agent_row = Agentship(vici_rows, stack_env["SIP_UPSTREAM"])
+    params = (await exchange(client, (await launch(client, agent_row.login())).headers["Location"]))["params"]
+    session = {k: params[k] for k in ("auth_key", "customer_id", "user_id", "username", "expire_date")}
+    ws = await client.ws_connect("/ws", params=session, protocols=("sip",))
+    message = await asyncio.wait_for(ws.receive(), 5)
+    assert (message.data, message.extra) == (4001, "session expired")
+
+
+async def test_the_turn_allocation_ends_with_the_login(client, vici_rows, stack_env):
+    """coturn would keep an allocation until the session's expire_date (VICIDIAL_SESSION_MAX away): the logout
+    cancels it through coturn's CLI within seconds, and the page's next credentials are refused as logged out."""
+    agent_row = Agentship(vici_rows, stack_env["SIP_UPSTREAM"])
+    params = (await exchange(client, (await launch(client, agent_row.login())).headers["Location"]))["params"]
+    session = {k: params[k] for k in ("auth_key", "customer_id", "user_id", "username", "expire_date")}
+    ws = await client.ws_connect("/ws", params=session, protocols=("sip",))
+    port = int(stack_env.get("TURN_PORT", "3478"))
+    creds = await (await client.get("/webphone/turn-credentials", params={**session, "turn_port": str(port)})).json()
+    async with Peer.open() as (peer, peer_addr), turn_allocation(creds, port) as allocation:
+        assert await relays(allocation, peer, peer_addr, b"while logged in", 5)
+        assert vici_rows.logout(agent_row.user) == 1
+        assert (await asyncio.wait_for(ws.receive(), 5)).extra == "logged out"
+        logged_out = time.monotonic()
+        while (answer := await refresh_allocation(allocation)) > 0:
+            assert time.monotonic() - logged_out < 15, "still refreshed 15 s after the logout"
+            await asyncio.sleep(0.25)
+        assert answer in (-401, -437)
+    refused = await client.get("/webphone/turn-credentials", params={**session, "turn_port": str(port)})
+    assert (refused.status, (await refused.json())["reason"]) == (403, "logged_out")

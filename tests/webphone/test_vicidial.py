@@ -55,13 +55,17 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+PBX_UDP_PORT = free_udp_port()  # the test PBX's plain-SIP side (one per run: a port of its own)
+
+
 @pytest.fixture
 def pbx(stack_env: dict[str, str]) -> Iterator[str]:
-    """A Kamailio of the test's own with this checkout's config, taking plain SIP over UDP and bridging media
-    through the stack's rtpengine: its conference numbers ring the stack's plain phone. Its ws:// URL."""
+    """A Kamailio of the test's own with this checkout's config, taking plain SIP over UDP (PBX_UDP_PORT) and
+    bridging media through the stack's rtpengine: its conference numbers ring the stack's plain phone. Its
+    ws:// URL."""
     own = OwnKamailio(stack_env)
     own.argv = kamailio.command("127.0.0.1", own.port, agents.agent_secret(stack_env["AUTH_KEY_SECRET"]),
-                                run_dir=own.run_dir, shm_mb=64, udp_listen=("127.0.0.1", free_udp_port()),
+                                run_dir=own.run_dir, shm_mb=64, udp_listen=("127.0.0.1", PBX_UDP_PORT),
                                 rtpengine_sock=f"udp:{rtpengine.HOST}:{rtpengine.NG_PORT}")
     own.start()
     try:
@@ -421,3 +425,24 @@ async def test_everything_fits_the_frame_without_scrolling(gateway, screens, vic
     for control in ("#hangup-button", "#mute-button", "#hold-button", "#transfer-button", "#keypad"):
         box = await framed.frame.locator(control).bounding_box()
         assert box is not None and box["y"] + box["height"] <= agent_screen.HEIGHT, control
+
+
+async def test_when_vicidial_calls_the_agent_again_auto_answer_takes_the_call(
+        gateway, screens, vici_rows, pbx, open_screen):
+    base = await gateway()
+    agent = new_agent(vici_rows, pbx, conference="8600059")
+    framed = await open_screen(screens.add(agent.login(base)))
+    await until(lambda: framed.phone("phone.call && phone.call.state"), lambda v: v == "in-call", "in the conference")
+    # ViciDial's conference drops the agent: the phone stays registered, with no call, and dials nothing again.
+    await hang_up_plain_phone()
+    await until(lambda: framed.phone("[phone.connection, phone.call === null]"), lambda v: v == ["registered", True],
+                "registered with no call")
+    # "Call Agent Again": the PBX calls the phone (to its Contact, as Asterisk does); auto-answer (the phone's
+    # default webphone_auto_answer Y) takes it.
+    control = await PhoneControl.connect()
+    try:
+        await control.command("dial", f"sip:agent-{agent.extension}@127.0.0.1:{PBX_UDP_PORT}")
+    finally:
+        await control.close()
+    await until(lambda: framed.phone("phone.call && [phone.call.direction, phone.call.state]"),
+                lambda v: v == ["incoming", "in-call"], "ViciDial's new call answered by itself")
