@@ -1,4 +1,4 @@
-"""python -m devstack up|down|status|run"""
+"""python -m devstack up|down|status|run|pbx-call|agent-screen|vicidial-logout"""
 
 from __future__ import annotations
 
@@ -87,6 +87,8 @@ def run() -> int:
     from . import demo
 
     service_env = {**demo.announce(env), **coturn.cli_env(env)}
+    # ViciDial's agent screen, on an origin of its own, framing the demo agent's webphone (README).
+    screen = subprocess.Popen([sys.executable, "-m", "devstack", "agent-screen"], env={**os.environ, **env})
     proc = subprocess.Popen([sys.executable, "-m", "service", "serve"], env={**os.environ, **service_env})
     try:
         return proc.wait()
@@ -94,7 +96,35 @@ def run() -> int:
         proc.send_signal(signal.SIGINT)
         return proc.wait()
     finally:
+        screen.terminate()
+        screen.wait()
         down()
+
+
+def serve_agent_screen() -> int:
+    """`python -m devstack agent-screen`: the demo agent logged in, its screen served until stopped."""
+    from aiohttp import web
+
+    from . import agent_screen
+
+    env = dotenv.environment()
+    db = DatabaseConfig.from_url(env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/asterisk"))
+    gateway = f"http://{env.get('HOST', '127.0.0.1')}:{env.get('PORT', '8080')}"
+    agent = agent_screen.DemoAgent(db, gateway=gateway, server_ip=cluster.SERVERS[0][1])
+    agent.login()
+    web.run_app(agent_screen.app(agent), host=agent_screen.HOST, port=agent_screen.PORT, print=None)
+    return 0
+
+
+def vicidial_logout() -> int:
+    """`python -m devstack vicidial-logout`: the demo agent logs out of ViciDial (its live row goes)."""
+    from . import agent_screen
+
+    env = dotenv.environment()
+    db = DatabaseConfig.from_url(env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/asterisk"))
+    gone = agent_screen.logout(db)
+    print(f"demo agent {agent_screen.DEMO_USER}: {'logged out' if gone else 'was not logged in'}")
+    return 0
 
 
 def pbx_call(username: str) -> int:
@@ -111,7 +141,8 @@ def pbx_call(username: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "run", "pbx-call"])
+    parser.add_argument("command", choices=["up", "down", "status", "run", "pbx-call", "agent-screen",
+                                            "vicidial-logout"])
     parser.add_argument("username", nargs="?", help="pbx-call: the agent to call")
     parser.add_argument("--with-browser", action="store_true", help="also install Chromium and Firefox ESR (tests)")
     parser.add_argument("--with-deploy-tools", action="store_true",
@@ -126,6 +157,10 @@ def main() -> int:
         return status()
     elif args.command == "run":
         return run()
+    elif args.command == "agent-screen":
+        return serve_agent_screen()
+    elif args.command == "vicidial-logout":
+        return vicidial_logout()
     elif args.command == "pbx-call":
         if not args.username:
             parser.error("pbx-call needs the agent's username, e.g. python -m devstack pbx-call 1001")

@@ -8,7 +8,7 @@ import contextlib
 import pymysql
 
 from service.config import DatabaseConfig
-from tools.sipload.agents import agent_secret
+from tools.sipload.agents import agent_password, agent_secret
 
 from . import kamailio, mariadb, procs
 from .demo import DEMO_AGENTS
@@ -60,3 +60,6 @@ def ensure_demo_rows(db: DatabaseConfig, env: dict[str, str]) -> None:
                     " phone_type, fullname, protocol, template_id, is_webphone)"
                     " VALUES (%s, %s, %s, %s, '', 'ACTIVE', 'Y', 'webphone', %s, 'SIP', '', 'Y')",
                     (extension, extension, server_ip, extension, f"Demo agent {extension}"))
+            # The SIP secret ViciDial hands its webphone (conf_secret): the one the stack's Kamailio expects.
+            cur.execute("UPDATE phones SET conf_secret = %s WHERE extension = %s AND server_ip = %s",
+                        (agent_password(agent_secret(env["AUTH_KEY_SECRET"]), extension), extension, server_ip))

@@ -56,6 +56,17 @@ def announce(env: dict[str, str]) -> dict[str, str]:
         f"  {sys.executable} -m devstack pbx-call {DEMO_AGENTS[0]}",
         flush=True,
     )
+    from . import agent_screen
+
+    print(
+        f"\nViciDial's agent screen (demo agent {agent_screen.DEMO_USER} logged in on phone"
+        f" {agent_screen.DEMO_EXTENSION}; its webphone joins the conference {agent_screen.DEMO_CONFERENCE},"
+        f" answered by the plain phone):\n"
+        f"  {agent_screen.ORIGIN}/\n"
+        f"Log the demo agent out of ViciDial (the phone in that screen stops within 45 s):\n"
+        f"  {sys.executable} -m devstack vicidial-logout",
+        flush=True,
+    )
     print(
         "\n"
         "Archive API (a key made for this run):\n"
@@ -68,4 +79,5 @@ def announce(env: dict[str, str]) -> dict[str, str]:
         "    -d '{\"insert_leads\": true, \"delete_leads\": true, \"lead_ids\": [1, 2]}'\n",
         flush=True,
     )
-    return {"ARCHIVE_API_KEYS": keys}
+    origins = ",".join(o for o in (env.get("ALLOWED_ORIGINS", ""), agent_screen.ORIGIN) if o)
+    return {"ARCHIVE_API_KEYS": keys, "VICIDIAL_WEBPHONE": "on", "ALLOWED_ORIGINS": origins}

@@ -12,6 +12,7 @@ from .config import Settings
 from .errors import error_middleware
 from .forwarded import forwarded_middleware
 from .sip_proxy import routes as sip_proxy_routes
+from .vicidial_webphone import routes as vicidial_webphone_routes
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -28,5 +29,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(metrics.routes)
     archive_routes.setup(app)
     sip_proxy_routes.setup(app)
+    vicidial_webphone_routes.setup(app)  # after the relay's: it uses the TURN reaper
     webphone.setup(app)
     return app

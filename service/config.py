@@ -99,6 +99,10 @@ class Settings:
     trusted_proxies: tuple[Network, ...]
     max_sessions_per_key: int
     log_format: Literal["text", "json"]
+    vicidial_webphone: bool
+    vicidial_system_key: str | None
+    vicidial_agent_stale_s: int
+    vicidial_session_max: int  # seconds
 
     @property
     def tls(self) -> bool:
@@ -279,6 +283,25 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _on_off(raw: str) -> bool:
+    value = raw.lower()
+    if value not in ("on", "off"):
+        raise Problem(f"expected on or off, got {value!r}")
+    return value == "on"
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(raw: str) -> int:
+    """Seconds from `3600`, `90s`, `45m`, `12h` or `1d`."""
+    value = raw.lower()
+    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "s")
+    if not number.isascii() or not number.isdigit() or int(number) <= 0:
+        raise Problem(f"expected a duration such as 12h, 45m or 3600 (seconds), got {raw!r}")
+    return int(number) * _UNITS[unit]
+
+
 VARIABLES: tuple[Variable, ...] = (
     Variable("HOST", "host", _host, "127.0.0.1"),
     Variable("PORT", "port", _port, "8080"),
@@ -305,6 +328,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TRUSTED_PROXIES", "trusted_proxies", _networks, unset=()),
     Variable("MAX_SESSIONS_PER_KEY", "max_sessions_per_key", _positive_count, "5"),
     Variable("LOG_FORMAT", "log_format", _log_format, "text"),
+    Variable("VICIDIAL_WEBPHONE", "vicidial_webphone", _on_off, "off"),
+    Variable("VICIDIAL_SYSTEM_KEY", "vicidial_system_key", _text),
+    Variable("VICIDIAL_AGENT_STALE_S", "vicidial_agent_stale_s", _positive_seconds, "60"),
+    Variable("VICIDIAL_SESSION_MAX", "vicidial_session_max", _duration, "12h"),
 )
 
 

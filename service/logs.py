@@ -29,7 +29,8 @@ CONTEXT_KEYS = ("route", "status", "customer_id", "user_id", "duration")
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("log_context", default=None)
 
-_SECRET_PARAM = re.compile(r"(?i)(auth_key|password|passwd|secret|api_key|token)(=|%3D)(?:(?!%26)[^&\s'\"\\])*")
+_SECRET_PARAM = re.compile(
+    r"(?i)(auth_key|password|passwd|phone_pass|secret|system_key|api_key|token)(=|%3D)(?:(?!%26)[^&\s'\"\\])*")
 _ARCHIVE_KEY = re.compile(r"\bKey=[^&\s'\"\\]*")  # the archive API's `Authorization: Key=...`, case as sent
 _AUTHORIZATION = re.compile(r"(?i)(authorization|proxy-authorization)(\s*[:=]\s*)(?:(?!\\r|\\n)[^\r\n])*")
 _QUERY = re.compile(r"(\?)[^\s'\"\\#]+")

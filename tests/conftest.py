@@ -16,6 +16,8 @@ from hypothesis import settings as hypothesis_settings
 
 from service.config import DatabaseConfig, Settings, load_settings
 
+from .vicidial_rows import ViciDialRows
+
 TEST_AUTH_KEY_SECRET = "test-auth-key-secret-0123456789"
 
 # No per-example deadline: one example slowed by a loaded machine is not a failure (speed belongs in bench/).
@@ -45,3 +47,13 @@ def make_settings() -> Iterator[Callable[..., Settings]]:
         return dataclasses.replace(settings, **overrides)
 
     yield make
+
+
+@pytest.fixture
+def vici_rows(db_config: DatabaseConfig, stack_env: dict[str, str]) -> Iterator[ViciDialRows]:
+    """ViciDial servers, phones and logins of the test's own (tests/vicidial_rows.py), removed after it."""
+    rows = ViciDialRows(db_config, stack_env["AUTH_KEY_SECRET"])
+    try:
+        yield rows
+    finally:
+        rows.close()

@@ -132,3 +132,19 @@ def test_the_readme_table_names_every_variable() -> None:
                   for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])}
     assert documented == {v.name for v in VARIABLES}
     assert len({v.field for v in VARIABLES}) == len(VARIABLES)
+
+
+def test_the_vicidial_webphone_variables() -> None:
+    s = load_settings(BASE)
+    assert (s.vicidial_webphone, s.vicidial_system_key, s.vicidial_agent_stale_s, s.vicidial_session_max) == (
+        False, None, 60, 12 * 3600)
+    s = load_settings({**BASE, "VICIDIAL_WEBPHONE": "ON", "VICIDIAL_SYSTEM_KEY": "k", "VICIDIAL_AGENT_STALE_S": "30",
+                       "VICIDIAL_SESSION_MAX": "45m"})
+    assert (s.vicidial_webphone, s.vicidial_system_key, s.vicidial_agent_stale_s, s.vicidial_session_max) == (
+        True, "k", 30, 2700)
+    assert load_settings({**BASE, "VICIDIAL_SESSION_MAX": "3600"}).vicidial_session_max == 3600
+    for name, raw in (("VICIDIAL_WEBPHONE", "yes"), ("VICIDIAL_SESSION_MAX", "12x"), ("VICIDIAL_SESSION_MAX", "0h"),
+                      ("VICIDIAL_AGENT_STALE_S", "-1")):
+        with pytest.raises(ConfigError) as error:
+            load_settings({**BASE, name: raw})
+        assert error.value.variable == name

@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..appkeys import DB_POOL, METRICS_REGISTRY, READINESS_CHECKS, SETTINGS
+from ..background import background
 from ..config import VICIDIAL_UPSTREAM, ConfigError
 from ..errors import ApiError, json_response
+from ..vicidial_webphone.sessions import VICIDIAL
 from . import turn, upstream_probe, upstream_tls
 from .access import check_request
 from .deadlines import Deadlines
@@ -26,7 +28,7 @@ from .relay.protocols import Relay, enable_keepalive
 from .relay.upstream import UpstreamTarget, open_upstream
 from .session import Session
 from .stats import RelayStats
-from .turn_reaper import ReaperCollector, TurnReaper, reaper_context
+from .turn_reaper import ReaperCollector, TurnReaper
 from .wsframe import CloseCode
 
 log = logging.getLogger("service.sip_proxy")
@@ -76,7 +78,16 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
     app = request.app
     stats = app[STATS]
     url = app[SETTINGS].sip_upstream
-    if url == VICIDIAL_UPSTREAM:
+    vicidial = app.get(VICIDIAL)
+    login = None
+    if vicidial is not None and vicidial.owns(session):  # launched by ViciDial's agent screen: its own route
+        admitted = await vicidial.admit(session)
+        if isinstance(admitted, Refusal):
+            stats.refused(admitted.reason, logging.INFO, "refused /ws for %r from %s: %s", session.username,
+                          request.remote, admitted.message)
+            raise ApiError(admitted.status, admitted.body())
+        url, login = admitted
+    elif url == VICIDIAL_UPSTREAM:
         route = await app[PHONE_ROUTER].route(session.username)
         if isinstance(route, Refusal):
             stats.refused(route.reason, logging.INFO, "refused /ws for %r from %s: %s", session.username,
@@ -101,16 +112,21 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
     relays = app[RELAYS]
     relays.add(relay)
     stats.sessions_total += 1
+    attached = None
     try:
         await browser.prepare(request)  # the 101, written by aiohttp on the socket the relay now reads
         enable_keepalive(transport)
         relay.start(app[DEADLINES])
+        if vicidial is not None and login is not None:
+            attached = vicidial.attach(login, relay)  # None (and closed) when a newer launch is open
         await asyncio.shield(relay.done)
     except BaseException:
         relay.abort()  # cancelled (shutdown) or failed: drop both sockets now
         raise
     finally:
         relays.discard(relay)
+        if attached is not None and vicidial is not None:
+            vicidial.detach(attached)
         aiohttp_internals.release(request)  # aiohttp never saw its socket close (the relay's protocol did)
     # Only aiohttp's bookkeeping: the socket is closed already, so no frame is written.
     await browser.close()
@@ -129,6 +145,11 @@ async def turn_credentials(request: web.Request) -> web.Response:
     except turn.BadHost as exc:
         raise ApiError(400, {"message": str(exc), "reason": "bad_host"}) from None
     session = check_request(request, settings, app[STATS])
+    vicidial = app.get(VICIDIAL)
+    if vicidial is not None and vicidial.owns(session):  # the page learns here that its agent logged out
+        admitted = await vicidial.admit(session)
+        if isinstance(admitted, Refusal):
+            raise ApiError(admitted.status, admitted.body())
     try:
         port = turn.port_from_query(request.query.get("turn_port"), settings.turn_port)
     except turn.BadPort as exc:
@@ -213,7 +234,7 @@ def setup(app: web.Application) -> None:
     app[READINESS_CHECKS]["sip_upstream"] = upstream_ready
     if settings.turn_cli is not None and settings.turn_cli_password is not None:
         app[TURN_REAPER] = reaper = TurnReaper(*settings.turn_cli, settings.turn_cli_password)
-        app.cleanup_ctx.append(lambda _app: reaper_context(reaper))
+        app.cleanup_ctx.append(lambda _app: background(reaper.run, "turn-reaper"))
         app[METRICS_REGISTRY].register(ReaperCollector(reaper))
     app.cleanup_ctx.append(relay_context)
     app.on_shutdown.append(close_sessions)

@@ -15,11 +15,10 @@ after it when this process issued the credentials. Nothing here blocks a request
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
@@ -38,6 +37,7 @@ class TurnReaper:
     def __init__(self, host: str, port: int, password: str) -> None:
         self._host, self._port, self._password = host, port, password
         self._due: list[tuple[int, str]] = []  # (session end, username) of credentials this process issued
+        self._ended: set[tuple[str, str]] = set()  # (customer_id, user_id) of sessions ended before their end
         self._wake = asyncio.Event()
         self.cancelled = 0  # coturn sessions cancelled, for /metrics
         self.failures = 0  # sweeps that could not talk to coturn
@@ -52,9 +52,19 @@ class TurnReaper:
             self._wake.set()
         heapq.heappush(self._due, (end, username))
 
+    def end(self, customer_id: int, user_id: int) -> None:
+        """A session ended early (its agent logged out): cancel its allocations at the next sweep, soon."""
+        self._ended.add((str(customer_id), str(user_id)))
+        self._wake.set()
+
+    def _ended_early(self, username: str) -> bool:
+        parts = username.split(":")
+        return len(parts) == 4 and (parts[1], parts[2]) in self._ended
+
     async def sweep(self, now: float) -> int:
         """Cancel every coturn session of a username whose session end is at or before `now`; the count."""
         due = [username for end, username in self._due if end <= now]
+        ended = set(self._ended)
         cli = await CoturnCli.open(self._host, self._port, self._password)
         try:
             sessions, truncated = await cli.sessions()
@@ -64,13 +74,15 @@ class TurnReaper:
             cancelled = set()
             for session in sessions:
                 end = turn.session_end_of(session.user)
-                if end is not None and end <= now and session.id not in cancelled:
+                early = end is not None and self._ended_early(session.user)
+                if end is not None and (end <= now or early) and session.id not in cancelled:
                     await cli.cancel(session.id)
                     cancelled.add(session.id)
         finally:
             cli.close()
         while self._due and self._due[0][0] <= now:  # swept: forget them only now, so a failed sweep retries
             heapq.heappop(self._due)
+        self._ended -= ended
         if cancelled:
             log.info("cancelled %d TURN allocation(s) whose session had ended", len(cancelled))
         self.cancelled += len(cancelled)
@@ -84,6 +96,8 @@ class TurnReaper:
             wait = next_full - now_mono
             if self._due:
                 wait = min(wait, max(self._due[0][0] + GRACE - time.time(), last + MIN_GAP - now_mono))
+            if self._ended:
+                wait = min(wait, last + MIN_GAP - now_mono)
             if wait > 0:
                 self._wake.clear()
                 try:
@@ -119,14 +133,3 @@ class ReaperCollector:
                                   "session had ended", value=self.reaper.cancelled)
         yield CounterMetricFamily("turn_reaper_failures", "sweeps that could not talk to coturn's CLI",
                                   value=self.reaper.failures)
-
-
-async def reaper_context(reaper: TurnReaper) -> AsyncIterator[None]:
-    """Run `reaper` for the app's lifetime; cancelled (and awaited) on cleanup."""
-    task = asyncio.create_task(reaper.run(), name="turn-reaper")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -10,8 +10,17 @@ import { PhoneUI, showProblem } from "./ui.js";
 import { CrmBridge } from "./crm.js";
 import { checkSipJs } from "./adapter-sipjs.js";
 import { TabLock } from "./onetab.js";
+import { VicidialPage, exchangeLaunch, savedVicidial } from "./vicidial.js";
 
 async function main() {
+  // A launch from ViciDial's agent screen: its token becomes this tab's session parameters (vicidial.js).
+  const launch = await exchangeLaunch(window);
+  if (launch && !launch.ok) {
+    document.body.dataset.reason = launch.reason;
+    showProblem("error", "This launch from ViciDial cannot be used: open the phone from the agent screen again.",
+      [launch.message]);
+    return;
+  }
   const { entries, from } = readLaunchParams(window);
   const { params, problems, expired } = validateParams(entries);
   // Whatever else is wrong, these two never reach a log.
@@ -65,6 +74,8 @@ async function main() {
   const phone = new Phone({ params, log, tones, audio: document.getElementById("remote-audio") });
   const ui = new PhoneUI({ phone, tones, log, params });
   ui.start();
+  const vicidial = params.customer_id === "0" ? savedVicidial(window) : null;
+  if (vicidial) new VicidialPage({ phone, config: vicidial, log }).start();
   if (params.crm_origin) new CrmBridge({ origin: params.crm_origin, phone, log }).start();
   // Diagnostics (and the browser tests): the phone object, never the parameters themselves.
   Object.defineProperty(window, "OmniSense", { value: Object.freeze({ phone }), enumerable: false });

@@ -24,6 +24,7 @@ export const EVENTS = [
   "ended", // {cause, call}
   "missed", // {from, displayName}: a caller turned away while busy
   "expired",
+  "logged-out", // {message}: the agent logged out of ViciDial (a ViciDial launch): nothing reconnects
   "error", // {message}: the phone cannot go on
   "notice", // {id, level, text, scope}: something the agent should read; scope "call" goes with the call,
   // "after-call" with the next call, none stays
@@ -57,8 +58,8 @@ export function normalizeNumber(text) {
 }
 
 /** The media constraints of a call: audio only (SIP.js 0.15's default asks for video too), on `micId`. Pure. */
-export function audioConstraints(micId = "") {
-  const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+export function audioConstraints(micId = "", processing = {}) {
+  const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true, ...processing };
   // exact: with an ideal deviceId Chrome keeps using a microphone it already has open.
   if (micId) audio.deviceId = { exact: micId };
   return { audio, video: false };
@@ -90,6 +91,7 @@ export class Phone extends EventTarget {
     this.message = ""; // why, when finished
     this.autoAnswer = false;
     this.micId = "";
+    this.processing = {}; // the microphone's processing, where a launch sets it (vicidial.js)
     this.turnRefresh = null;
     this.expiryTimer = null;
     this.warned = false;
@@ -162,6 +164,9 @@ export class Phone extends EventTarget {
         return true;
       case "expired":
         this.expire("The server says this session has expired.");
+        return false;
+      case "logged-out":
+        this.logOut();
         return false;
       case "refused":
         this.fail(answer.message);
@@ -299,6 +304,10 @@ export class Phone extends EventTarget {
 
   onDisconnected(event) {
     if (this.finished) return;
+    if (event?.code === 4001 && event.reason === "logged out") {
+      this.logOut();
+      return;
+    }
     if (event?.code === 4001) {
       this.expire("The session has expired (the server closed the connection).");
       return;
@@ -369,6 +378,16 @@ export class Phone extends EventTarget {
     this.emit("expired", { message });
   }
 
+  /** The agent logged out of ViciDial: the server closed the session (4001 "logged out"); never reconnect. */
+  logOut(message = "You logged out of ViciDial, so this phone has stopped. Log in to the agent screen again.") {
+    if (this.finished) return;
+    this.log.warn("logged out of ViciDial");
+    this.stopEverything("Logged out");
+    this.message = message;
+    this.setConnection("logged-out");
+    this.emit("logged-out", { message });
+  }
+
   /** The phone cannot go on (session refused, credentials wrong). */
   fail(message) {
     if (this.finished) return;
@@ -415,7 +434,7 @@ export class Phone extends EventTarget {
   }
 
   audioConstraints() {
-    return audioConstraints(this.micId);
+    return audioConstraints(this.micId, this.processing);
   }
 
   requireRegistered() {
@@ -539,7 +558,7 @@ export class Phone extends EventTarget {
     if (!stream) return;
     this.audio.srcObject = stream;
     this.audio.play().catch((error) => {
-      if (error.name === "NotAllowedError") this.emit("autoplay-blocked", {});
+      if (error.name === "NotAllowedError") this.emit("autoplay-blocked", { call: true });
     });
   }
 
@@ -638,7 +657,7 @@ export class Phone extends EventTarget {
 
   /** The state `<body data-phone-state>` shows: expired and error win, then the call, then the connection. */
   get state() {
-    if (this.connection === "expired" || this.connection === "error") return this.connection;
+    if (["expired", "error", "logged-out"].includes(this.connection)) return this.connection;
     if (this.call) return this.call.state;
     return this.connection;
   }

@@ -82,12 +82,14 @@ export function iceSettings(body) {
 
 /**
  * What an answer of the credentials endpoint means. Pure.
- * {kind: "turn", body} | {kind: "no-turn", why} | {kind: "expired"} | {kind: "refused", message} | {kind: "retry", message}
+ * {kind: "turn", body} | {kind: "no-turn", why} | {kind: "expired"} | {kind: "logged-out"} | {kind: "refused", message}
+ * | {kind: "retry", message}
  */
 export function readSessionAnswer(status, body) {
   if (status >= 200 && status < 300) return { kind: "turn", body };
   if (status === 401 || status === 403) {
     if (body.reason === "session_expired") return { kind: "expired" };
+    if (body.reason === "logged_out") return { kind: "logged-out" };
     return { kind: "refused", message: `The server refused this session: ${body.message || `HTTP ${status}`}. `
       + "Ask for a new webphone link." };
   }

@@ -16,6 +16,7 @@ const STATUS_TEXT = {
   registered: "Registered",
   reconnecting: "Reconnecting…",
   expired: "Session expired",
+  "logged-out": "Logged out",
   error: "Not connected",
 };
 
@@ -56,12 +57,14 @@ export function keyAction(key, where, call, { hasNumber = false, modifiers = fal
   return null;
 }
 
-/** Show why the phone cannot start; nothing connects. `kind` is "error" or "expired". */
+const PROBLEM_TITLES = { expired: "This session has expired", "logged-out": "Logged out of ViciDial" };
+
+/** Show why the phone cannot start; nothing connects. `kind` is "error", "expired" or "logged-out". */
 export function showProblem(kind, lead, items = []) {
   document.body.dataset.phoneState = kind;
   document.body.dataset.registration = kind;
   $("status-text").textContent = STATUS_TEXT[kind];
-  $("problem-title").textContent = kind === "expired" ? "This session has expired" : "This phone cannot start";
+  $("problem-title").textContent = PROBLEM_TITLES[kind] ?? "This phone cannot start";
   $("problem-lead").textContent = lead;
   const list = $("problem-list");
   list.replaceChildren(...items.map((text) => Object.assign(document.createElement("li"), { textContent: text })));
@@ -92,7 +95,7 @@ export class PhoneUI {
     phone.addEventListener("change", () => this.render());
     phone.addEventListener("tick", () => this.renderClock());
     phone.addEventListener("notice", (e) => this.notice(e.detail.id, e.detail.level, e.detail.text, null, e.detail.scope));
-    phone.addEventListener("autoplay-blocked", () => this.autoplayBlocked());
+    phone.addEventListener("autoplay-blocked", (e) => this.autoplayBlocked(e.detail?.call === true));
     // An incoming call never takes the focus: the agent's next key is meant for whatever they are typing in.
     phone.addEventListener("incoming", (e) => {
       const who = e.detail.displayName && e.detail.displayName !== e.detail.from
@@ -121,8 +124,10 @@ export class PhoneUI {
       this.notices.clearAll(); // the problem box says it all now
       this.announcer.stopRinging();
       showProblem(kind, message);
-      this.announcer.status(kind === "expired" ? "The session has expired" : "The phone stopped: see the message");
+      const said = { expired: "The session has expired", "logged-out": "You logged out of ViciDial: the phone stopped" };
+      this.announcer.status(said[kind] ?? "The phone stopped: see the message");
     };
+    phone.addEventListener("logged-out", (e) => finish("logged-out", e.detail.message));
     phone.addEventListener("expired", (e) => finish("expired", e.detail.message));
     phone.addEventListener("error", (e) => finish("error", e.detail.message));
     this.tones.addEventListener("change", () => {
@@ -401,15 +406,20 @@ export class PhoneUI {
     this.notices.clear(id);
   }
 
-  autoplayBlocked() {
-    if (this.notices.has("autoplay")) return;
-    this.notice("autoplay", "warn", "The browser is blocking sound until you click the page.", {
-      label: "Enable sound",
+  /** The browser refused to play sound without a click: one control that plays it (the call's, when `call`). */
+  autoplayBlocked(call = false) {
+    const id = call ? "call-audio" : "autoplay";
+    if (this.notices.has(id)) return;
+    const text = call ? "The browser blocked the call's sound." : "The browser is blocking sound until you click the page.";
+    if (call) this.announcer.alert("The browser blocked the call's sound. Click to hear the call.");
+    this.notice(id, "warn", text, {
+      label: call ? "Click to hear the call" : "Enable sound",
       run: async () => {
         await this.tones.unlock();
         await document.getElementById("remote-audio").play().catch(() => {});
-        this.clearNotice("autoplay");
+        this.clearNotice(id);
+        if (call) this.clearNotice("autoplay");
       },
-    });
+    }, call ? "call" : null);
   }
 }

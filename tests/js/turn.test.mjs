@@ -25,6 +25,7 @@ test("the URLs follow the page's scheme and carry the session query", () => {
 test("each answer means one thing", () => {
   assert.deepEqual(readSessionAnswer(200, { uris: [] }), { kind: "turn", body: { uris: [] } });
   assert.deepEqual(readSessionAnswer(403, { reason: "session_expired" }), { kind: "expired" });
+  assert.deepEqual(readSessionAnswer(403, { reason: "logged_out" }), { kind: "logged-out" });
   const refused = readSessionAnswer(401, { reason: "bad_signature", message: "auth_key does not match" });
   assert.equal(refused.kind, "refused");
   assert.match(refused.message, /refused this session: auth_key does not match\. Ask for a new webphone link\./);
