@@ -16,6 +16,7 @@ from ..errors import ApiError, json_response
 from . import turn, upstream_probe, upstream_tls
 from .access import check_request
 from .deadlines import Deadlines
+from .host_limits import HostPerKeyLimit
 from .limits import PerKeyLimit
 from .metrics import RelayCollector
 from .phone_lookup import PhoneRouter
@@ -37,7 +38,7 @@ STATS = web.AppKey("sip_relay_stats", RelayStats)
 DEADLINES = web.AppKey("sip_relay_deadlines", Deadlines)
 PHONE_ROUTER = web.AppKey("sip_phone_router", PhoneRouter)  # SIP_UPSTREAM=vicidial
 UPSTREAM_TLS = web.AppKey("sip_upstream_tls", ssl.SSLContext)  # built once at start-up (upstream_tls.py)
-PER_KEY = web.AppKey("sip_relay_sessions_per_key", PerKeyLimit)
+PER_KEY = web.AppKey[PerKeyLimit | HostPerKeyLimit]("sip_relay_sessions_per_key")  # host_limits.py under --workers
 DIALOGS = web.AppKey("sip_relay_dialogs", DialogRegistry)  # every agent's dialogs, kept across its sessions
 TURN_REAPER = web.AppKey("turn_reaper", TurnReaper)  # only when TURN_CLI is set
 
