@@ -32,6 +32,7 @@ def test_the_cap_is_shared_by_processes_and_a_dead_ones_sessions_come_back(tmp_p
         assert limit.acquire((1, 7, "1002", "2026-12-31T00:00:00Z"))  # another key has its own slots
         limit.release(KEY)
         assert limit.acquire(KEY) and not limit.acquire(KEY)
+        assert other.pid is not None
         os.kill(other.pid, signal.SIGKILL)  # a crashed worker: the kernel drops its locks
         other.join()
         assert limit.acquire(KEY) and limit.acquire(KEY) and not limit.acquire(KEY)

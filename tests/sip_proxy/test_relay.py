@@ -725,7 +725,8 @@ async def test_a_badly_framed_register_gets_400_and_the_session_goes_on(connect,
     own, victim = agent.username, new_username()
     from_line = BADLY_FRAMED[framing].format(own=own, victim=victim)
     message = _spoof(own, own, method="REGISTER", from_line=from_line).decode()
-    answers = agent._pending["z9hG4bKspoof"] = asyncio.Queue()
+    answers: asyncio.Queue[sip.SipMessage] = asyncio.Queue()
+    agent._pending["z9hG4bKspoof"] = answers
     await agent.send(message)
     answer = await asyncio.wait_for(answers.get(), 5)
     assert answer.status == 400 and not kamailio_lookup(own) and not kamailio_lookup(victim)
