@@ -138,24 +138,21 @@ class Phones:
         """The agent on a new session (a reconnect: same Contact), registered."""
         query = session_query(self.settings.auth_key_secret, self.username)
         ws = await (relay or self.relay).ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",))
-        agent = Agent(ws, self.username, agents.agent_password(self.secret, self.username), timeout=5)
-        agent.host, agent.contact = self.host, self.contact
+        return await self._registered(ws, self.username, contact=self.contact)
+
+    async def caller(self) -> Agent:
+        self.http = aiohttp.ClientSession()
+        return await self._registered(await self.http.ws_connect(self.pbx.url, protocols=("sip",)), new_username())
+
+    async def _registered(self, ws: aiohttp.ClientWebSocketResponse, user: str, contact: str | None = None) -> Agent:
+        agent = Agent(ws, user, agents.agent_password(self.secret, user), timeout=5)
+        if contact is not None:
+            agent.host, agent.contact = self.host, contact
         agent.answer_sdp = no_sdp
         agent.start()
         self.opened.append(agent)
         await agent.register()
         return agent
-
-    async def caller(self) -> Agent:
-        self.http = aiohttp.ClientSession()
-        ws = await self.http.ws_connect(self.pbx.url, protocols=("sip",))
-        user = new_username()
-        caller = Agent(ws, user, agents.agent_password(self.secret, user), timeout=5)
-        caller.answer_sdp = no_sdp
-        caller.start()
-        self.opened.append(caller)
-        await caller.register()
-        return caller
 
     async def close(self) -> None:
         for agent in self.opened:
