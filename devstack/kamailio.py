@@ -19,6 +19,7 @@ RUN_DIR = short_run_dir("kamailio")
 # thousand sessions.
 SHM_MB = 1024
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
+DBTEXT_SCHEMA = Path("/usr/share/kamailio/dbtext/kamailio")  # kamailio's package ships the empty tables
 # Plain SIP phones (the stack's baresip) register here over UDP.
 UDP_PORT = 5060
 
@@ -49,6 +50,7 @@ def command(host: str, port: int, secret: str, *, run_dir: Path = RUN_DIR, shm_m
     sessions (the benchmarks') needs more shared memory (`shm_mb`, about 130 KB a WebSocket) and a higher
     `max_connections`.
     """
+    dialogs = dialog_db(run_dir)
     argv = [
         "kamailio", "-DD", "-E",
         "-f", str(CFG),
@@ -56,6 +58,7 @@ def command(host: str, port: int, secret: str, *, run_dir: Path = RUN_DIR, shm_m
         "-m", str(shm_mb), "-M", "32",
         "-l", f"tcp:{host}:{port}",
         "-A", f'AGENT_SECRET="{secret}"',
+        "-A", f'DIALOG_DB="text://{dialogs}"',
     ]
     for tls_host, tls_port in tls_listen:
         argv += ["-l", f"tls:{tls_host}:{tls_port}"]
@@ -68,6 +71,20 @@ def command(host: str, port: int, secret: str, *, run_dir: Path = RUN_DIR, shm_m
     if max_connections is not None:
         argv += ["-A", f"TCP_MAX_CONNECTIONS={max_connections}"]
     return argv
+
+
+def dialog_db(run_dir: Path) -> Path:
+    """The db_text directory in `run_dir` where the dialog module keeps its dialogs across a restart: its two
+    tables and their versions, made empty on first use (Debian's schema files)."""
+    directory = run_dir / "dialogs"
+    directory.mkdir(parents=True, exist_ok=True)
+    for table in ("dialog", "dialog_vars"):
+        if not (directory / table).exists():
+            (directory / table).write_text((DBTEXT_SCHEMA / table).read_text())
+    header, *rows = (DBTEXT_SCHEMA / "version").read_text().splitlines()
+    ours = [row for row in rows if row.split(":")[1:2] in (["dialog"], ["dialog_vars"])]
+    (directory / "version").write_text("".join(line + "\n" for line in [header, *ours]))
+    return directory
 
 
 def ensure_installed() -> None:

@@ -66,6 +66,12 @@ class DatabaseConfig:
         )
 
 
+    def describe(self) -> str:
+        """The database as a URL without its password, for messages."""
+        where = f"localhost (socket {self.unix_socket})" if self.unix_socket else f"{self.host}:{self.port}"
+        return f"mysql://{self.user}@{where}/{self.database}"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ApiKeyEntry:
     name: str

@@ -5,6 +5,11 @@
 `extra=` and from `bind()`, which the request middleware and the session handlers call, so a line logged deep in a
 request still names it.
 
+In `text`, every control character in a line's message (its arguments: paths, headers, SIP fields, usernames)
+and context values is escaped (`escape`: CR, LF and TAB as `\\r`, `\\n`, `\\t`, the rest of C0, DEL, C1 and the
+Unicode line separators as `\\xNN`/`\\uNNNN`), so a request can neither add a line nor send the terminal a
+sequence; `json` escapes them by its nature. A traceback keeps its own lines.
+
 Every line, in both formats and whoever logs it (the service, aiohttp's access and server loggers, asyncio), goes
 through `redact`: query strings, `auth_key=`/`password=`/`secret=`/`key=` values and `Authorization` headers are
 replaced before anything is written. The service never puts them in a message; this is the net under the
@@ -35,6 +40,20 @@ _ARCHIVE_KEY = re.compile(r"\bKey=[^&\s'\"\\]*")  # the archive API's `Authoriza
 _AUTHORIZATION = re.compile(r"(?i)(authorization|proxy-authorization)(\s*[:=]\s*)(?:(?!\\r|\\n)[^\r\n])*")
 _QUERY = re.compile(r"(\?)[^\s'\"\\#]+")
 REDACTED = "[redacted]"
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def escape(text: str) -> str:
+    """`text` with every control character written as an escape: one line, and nothing a terminal obeys."""
+    return _CONTROL.sub(_escaped, text)
 
 
 def redact(text: str) -> str:
@@ -73,10 +92,12 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        safe = logging.makeLogRecord(record.__dict__)  # the record itself goes on to other handlers unchanged
+        safe.msg, safe.args = escape(record.getMessage()), None
+        line = super().format(safe)
         context = context_of(record)
         if context:
-            line += " " + " ".join(f"{k}={v}" for k, v in context.items())
+            line += " " + " ".join(f"{k}={escape(str(v))}" for k, v in context.items())
         return redact(line)
 
 

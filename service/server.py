@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import signal
 import ssl
+import tempfile
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -17,6 +18,8 @@ from . import http_server, runtime
 from .app import create_app
 from .config import ConfigError, Settings
 from .forwarded import CLIENT_ADDRESS
+from .sip_proxy.host_limits import HostPerKeyLimit
+from .sip_proxy.routes import PER_KEY
 
 log = logging.getLogger("service")
 
@@ -42,19 +45,22 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     serve.set_defaults(run=run_serve)
 
 
-def _worker(settings: Settings) -> None:
-    """One of `--workers N` processes: its own logging, TLS context and loop, on the shared port."""
+def _worker(settings: Settings, session_locks: str) -> None:
+    """One of `--workers N` processes: its own logging, TLS context and loop, on the shared port; the per-key
+    session cap counted with the other workers in `session_locks` (sip_proxy/host_limits.py)."""
     runtime.configure_logging(settings.log_format)
-    _serve_one(settings, runtime.tls_context_or_exit(settings))
+    _serve_one(settings, runtime.tls_context_or_exit(settings), session_locks)
 
 
-def _serve_one(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
+def _serve_one(settings: Settings, ssl_context: ssl.SSLContext | None, session_locks: str | None = None) -> None:
     """Serve until SIGTERM, then drain. Always SO_REUSEPORT: the next instance can listen before this one stops."""
     runtime.use_uvloop()
     try:
         app = create_app(settings)
     except ConfigError as exc:  # a file named by a variable, loaded by the app factory
         raise runtime.exit_on_config_error(exc) from None
+    if session_locks is not None:
+        app[PER_KEY] = HostPerKeyLimit(settings.max_sessions_per_key, session_locks)
 
     def reload_tls() -> None:
         if ssl_context is not None:
@@ -93,7 +99,10 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.workers <= 1:
         _serve_one(settings, ssl_context)
         return 0
-    workers = [multiprocessing.Process(target=_worker, args=(settings,), daemon=True) for _ in range(args.workers)]
+    locks_fd, session_locks = tempfile.mkstemp(prefix="omnisense-sessions-")  # the workers' shared per-key cap
+    os.close(locks_fd)
+    workers = [multiprocessing.Process(target=_worker, args=(settings, session_locks), daemon=True)
+               for _ in range(args.workers)]
     for w in workers:
         w.start()
 
@@ -107,4 +116,5 @@ def run_serve(args: argparse.Namespace) -> int:
         signal.signal(sig, forward)
     for w in workers:
         w.join()
+    os.unlink(session_locks)
     return 0 if all(w.exitcode in (0, -signal.SIGTERM) for w in workers) else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -9,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from service import logs
+from tests.service_process import service_process
 
 
 @pytest.mark.parametrize(("text", "kept", "gone"), [
@@ -73,3 +75,33 @@ async def test_the_middleware_gives_lines_inside_a_request_its_route_and_bound_i
     assert (await client.get("/agents/1001?auth_key=x")).status == 200
     assert seen == [{"route": "/agents/{user}", "customer_id": 7, "user_id": 1001}]
     assert logs.context_of(_record("outside")) == {}
+
+
+def test_text_escapes_control_characters_in_arguments_and_context_but_keeps_its_own_line() -> None:
+    record = logging.LogRecord("service", logging.INFO, __file__, 1, "user %s sent %r", ("a\nb", "\x1b[2J\x85"),
+                               None)
+    record.route = "/x\r\ny"
+    line = logs.TextFormatter().format(record)
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line and "\x85" not in line
+    assert "user a\\nb sent '\\x1b[2J\\x85'" in line and line.endswith(" route=/x\\r\\ny")
+    assert record.args == ("a\nb", "\x1b[2J\x85")  # the record is left as it was for other handlers
+
+
+FORGED_LINE = "2026-12-07 09:00:00,000 INFO [1] service.archive: archive key=admin"
+
+
+@pytest.mark.parametrize(("path", "escaped"), [
+    ("/nope%0A" + FORGED_LINE.replace(" ", "%20"), "/nope\\n" + FORGED_LINE),
+    ("/nope%0D%0A" + FORGED_LINE.replace(" ", "%20"), "/nope\\r\\n" + FORGED_LINE),
+    ("/nope%1B[2J%1B]0;owned%07", "/nope\\x1b[2J\\x1b]0;owned\\x07"),
+])
+async def test_a_request_path_stays_inside_its_access_log_line(path, escaped) -> None:
+    async with service_process() as service:
+        reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        assert (await reader.readline()).startswith(b"HTTP/1.1 404")
+        writer.close()
+        await service.wait_log(f'"GET {escaped}" 404')
+    lines = service.log.splitlines()
+    assert not any(line.startswith(FORGED_LINE) for line in lines)
+    assert "\x1b" not in service.log and "\x07" not in service.log

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import shutil
 import signal
 import ssl
@@ -155,3 +156,37 @@ async def test_sighup_presents_the_new_certificate_while_an_open_session_stays(t
         code, seconds = await service.stopped()
     assert agent.ws.close_code == 1001
     assert code == 0 and seconds < 10
+
+
+def _refusing_workers(log: str) -> set[str]:
+    return set(re.findall(r"\[(\d+)\] aiohttp\.access: .*\"GET /ws\" 429", log))
+
+
+@pytest.mark.stack
+async def test_max_sessions_per_key_holds_across_the_workers(stack_env) -> None:
+    """Connections spread over both workers (SO_REUSEPORT); the key's sessions are still capped at 2 in all: both
+    workers refuse the key's third, whichever holds the two (one with fewer than 2 of its own refuses too)."""
+    env = _stack(stack_env, MAX_SESSIONS_PER_KEY="2")
+    # force_close: a refused handshake's connection is not kept alive for the next one (to the same worker).
+    async with service_process(env, "--workers", "2", ready="listening on") as service, \
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        try:
+            await service.wait_log("listening on", count=2)
+            url = f"ws://127.0.0.1:{service.port}/ws?{urlencode(session_query(SECRET, new_username()))}"
+            opened, refused = [], 0
+            # Each connection comes from a new source port, which the kernel hashes to one of the two listeners.
+            while len(_refusing_workers(service.log)) < 2 and refused < 64:
+                try:
+                    opened.append(await asyncio.wait_for(http.ws_connect(url, protocols=("sip",)), 10))
+                except aiohttp.WSServerHandshakeError as exc:
+                    assert exc.status == 429
+                    refused += 1
+                    await service.wait_log('"GET /ws" 429', count=refused)
+            assert len(opened) == 2 and len(_refusing_workers(service.log)) == 2
+            await opened.pop().close()  # a session ends: its slot is free again, whichever worker asks
+            await service.wait_log('"GET /ws" 101')  # its access line comes once its handler has finished
+            opened.append(await asyncio.wait_for(http.ws_connect(url, protocols=("sip",)), 10))
+            for ws in opened:
+                await ws.close()
+        finally:
+            assert (await service.stopped())[0] == 0  # the workers too: a killed parent would leave them running

@@ -94,20 +94,40 @@ def run_bulk(args: argparse.Namespace) -> int:
 
 def _selection(args: argparse.Namespace) -> sel.Selection:
     if getattr(args, "lead_ids", None):
-        with (sys.stdin if args.lead_ids == "-" else open(args.lead_ids, encoding="utf-8")) as file:
-            ids = sel.read_lead_ids(file.read())
+        try:
+            with (sys.stdin if args.lead_ids == "-" else open(args.lead_ids, encoding="utf-8")) as file:
+                ids = sel.read_lead_ids(file.read())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--lead-ids: {exc}") from None
         if not ids:
-            raise ValueError(f"{args.lead_ids} holds no lead ids")
+            raise ValueError(f"--lead-ids: {args.lead_ids} holds no lead ids")
         return sel.Selection(lead_ids=tuple(ids))
     statuses = tuple(s.strip() for value in args.status for s in value.split(",") if s.strip())
     older_than = None
     if args.older_than:
-        older_than = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0) - sel.parse_age(args.older_than)
+        try:
+            age = sel.parse_age(args.older_than)
+        except ValueError as exc:
+            raise ValueError(f"--older-than: {exc}") from None
+        older_than = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0) - age
     return sel.Selection(list_id=args.list_id, statuses=statuses, older_than=older_than)
 
 
+def _cause(exc: BaseException) -> str:
+    """A database error in one line: the server's or the driver's message and its code."""
+    if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) == 2:
+        code, message = exc.args
+        return f"{message} ({code})"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 async def _bulk(settings: Settings, direction: Direction, chosen: sel.Selection, args: argparse.Namespace) -> int:
-    pool = await db.create_pool(settings.database, minsize=1, maxsize=1)
+    try:
+        pool = await db.create_pool(settings.database, minsize=1, maxsize=1)
+    except (pymysql.err.MySQLError, OSError) as exc:  # refused, unreachable, unknown database
+        print(f"{direction.name}: cannot use the database {settings.database.describe()}: {_cause(exc)}",
+              file=sys.stderr)
+        return 2
     try:
         if args.dry_run:
             total = await bulk.count(pool, direction, chosen)
@@ -120,8 +140,9 @@ async def _bulk(settings: Settings, direction: Direction, chosen: sel.Selection,
         print(f"{direction.name}: {exc.message}", file=sys.stderr)
         return 2
     except pymysql.err.MySQLError as exc:
-        print(f"{direction.name}: database error: {exc}; no lead was deleted without a matching copy, and the"
-              " same command continues where this one stopped", file=sys.stderr)
+        print(f"{direction.name}: the database {settings.database.describe()} failed: {_cause(exc)}; no lead was"
+              " deleted without a matching copy, and the same command continues where this one stopped",
+              file=sys.stderr)
         return 2
     finally:
         pool.close()

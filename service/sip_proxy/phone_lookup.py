@@ -47,7 +47,7 @@ class PhoneRouter:
 
     async def _look_up(self, extension: str) -> Outcome:
         async with asyncio.timeout(LOOKUP_TIMEOUT), db.connection(self._pool()) as conn, conn.cursor() as cur:
-            await cur.execute(PHONE_SQL, (extension,))
+            await cur.execute(PHONE_SQL, (extension, extension))
             phone = decide_phone(extension, [row[0] for row in await cur.fetchall()])
             if not isinstance(phone, str):
                 return phone

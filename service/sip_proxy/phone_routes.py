@@ -15,8 +15,11 @@ from ..config import websocket_url_problem
 CACHE_SECONDS = 30.0
 CACHE_MAX = 10_000
 
-# Two rows are enough to tell "exactly one" from "several".
-PHONE_SQL = "SELECT server_ip FROM phones WHERE extension = %s AND active = 'Y' LIMIT 2"
+# Two rows are enough to tell "exactly one" from "several". `extension` is matched exactly: ViciDial's
+# collation (utf8mb3_unicode_ci) ignores letter case and trailing spaces, so `agentx` would reach phone `AgentX`.
+# The plain comparison keeps the index; the BINARY one, on those few rows, makes it exact.
+PHONE_SQL = ("SELECT server_ip FROM phones WHERE extension = %s AND BINARY extension = %s AND active = 'Y'"
+             " LIMIT 2")
 SERVER_SQL = "SELECT web_socket_url FROM servers WHERE server_ip = %s"
 # Every WebSocket URL some active phone is routed to: what /readyz checks.
 URLS_IN_USE_SQL = (
@@ -62,15 +65,18 @@ def decide_phone(extension: str, server_ips: Sequence[str]) -> str | Refusal:
 
 
 def decide_server(server_ip: str, urls: Sequence[str | None]) -> Outcome:
-    """The route from the `servers` rows with this server_ip (their web_socket_url), or the refusal."""
-    for url in urls:
-        url = (url or "").strip()
-        if url:
-            problem = websocket_url_problem(url)
-            if problem:
-                return Refusal(503, "no_upstream", f"server {server_ip}: web_socket_url: {problem}")
-            return Route(url, server_ip)
-    return Refusal(503, "no_upstream", f"the ViciDial server {server_ip} has no web_socket_url")
+    """The route from the `servers` rows with this server_ip (their web_socket_url), or the refusal: none is
+    `no_upstream`, several different ones `ambiguous_server` (which one the PBX expects cannot be told)."""
+    found = sorted({url.strip() for url in urls if url and url.strip()})
+    if len(found) > 1:
+        return Refusal(503, "ambiguous_server",
+                       f"the ViciDial server {server_ip} has {len(found)} different web_socket_urls; keep one")
+    if not found:
+        return Refusal(503, "no_upstream", f"the ViciDial server {server_ip} has no web_socket_url")
+    problem = websocket_url_problem(found[0])
+    if problem:
+        return Refusal(503, "no_upstream", f"server {server_ip}: web_socket_url: {problem}")
+    return Route(found[0], server_ip)
 
 
 class RouteCache:

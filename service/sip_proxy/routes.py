@@ -18,12 +18,14 @@ from ..vicidial_webphone.sessions import VICIDIAL
 from . import turn, upstream_probe, upstream_tls
 from .access import check_request
 from .deadlines import Deadlines
+from .host_limits import HostPerKeyLimit
 from .limits import PerKeyLimit
 from .metrics import RelayCollector
 from .phone_lookup import PhoneRouter
 from .phone_routes import Refusal
 from .relay import aiohttp_internals
 from .relay.core import MAX_FRAME
+from .relay.dialogs import DialogRegistry
 from .relay.protocols import Relay, enable_keepalive
 from .relay.upstream import UpstreamTarget, open_upstream
 from .session import Session
@@ -38,7 +40,8 @@ STATS = web.AppKey("sip_relay_stats", RelayStats)
 DEADLINES = web.AppKey("sip_relay_deadlines", Deadlines)
 PHONE_ROUTER = web.AppKey("sip_phone_router", PhoneRouter)  # SIP_UPSTREAM=vicidial
 UPSTREAM_TLS = web.AppKey("sip_upstream_tls", ssl.SSLContext)  # built once at start-up (upstream_tls.py)
-PER_KEY = web.AppKey("sip_relay_sessions_per_key", PerKeyLimit)
+PER_KEY = web.AppKey[PerKeyLimit | HostPerKeyLimit]("sip_relay_sessions_per_key")  # host_limits.py under --workers
+DIALOGS = web.AppKey("sip_relay_dialogs", DialogRegistry)  # every agent's dialogs, kept across its sessions
 TURN_REAPER = web.AppKey("turn_reaper", TurnReaper)  # only when TURN_CLI is set
 
 
@@ -107,7 +110,7 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
         await browser.close(code=CloseCode.TRY_AGAIN_LATER, message=b"upstream unavailable")
         return browser
 
-    relay = Relay(session, stats, upstream)
+    relay = Relay(session, stats, upstream, app[DIALOGS].agent(session.customer_id, session.username))
     relay.attach_browser(*aiohttp_internals.take_over(request, relay.browser))
     relays = app[RELAYS]
     relays.add(relay)
@@ -230,6 +233,7 @@ def setup(app: web.Application) -> None:
     app[RELAYS] = relays
     app[DEADLINES] = Deadlines()
     app[PER_KEY] = PerKeyLimit(app[SETTINGS].max_sessions_per_key)
+    app[DIALOGS] = DialogRegistry()
     app[METRICS_REGISTRY].register(RelayCollector(stats, lambda: len(relays)))
     app[READINESS_CHECKS]["sip_upstream"] = upstream_ready
     if settings.turn_cli is not None and settings.turn_cli_password is not None:

@@ -283,8 +283,10 @@ def uri_user(name_addr: str) -> str | None:
         raise SipParseError("user part is not UTF-8") from None
 
 
-def forbidden_response(request: SipMessage, reason: str = "Forbidden", to_tag: str | None = None) -> str:
-    """A `403` answering `request`, built as RFC 3261 section 8.2.6 says (Via, From, To+tag, Call-ID, CSeq).
+def forbidden_response(request: SipMessage, reason: str = "Forbidden", to_tag: str | None = None,
+                       status: int = 403) -> str:
+    """A `403` (or `status`) answering `request`, built as RFC 3261 section 8.2.6 says (Via, From, To+tag,
+    Call-ID, CSeq).
 
     A To without a tag gets `to_tag` (a fresh random one when None)."""
     if not request.is_request:
@@ -295,7 +297,155 @@ def forbidden_response(request: SipMessage, reason: str = "Forbidden", to_tag: s
         raise SipParseError("request lacks Via, From, To, Call-ID or CSeq")
     if not re.search(r";\s*tag\s*=", recipient, re.IGNORECASE):
         recipient = f"{recipient};tag={to_tag or secrets.token_hex(8)}"
-    lines = [f"SIP/2.0 403 {reason}"]
+    lines = [f"SIP/2.0 {status} {reason}"]
     lines += [f"Via: {via}" for via in vias]
     lines += [f"From: {sender}", f"To: {recipient}", f"Call-ID: {call_id}", f"CSeq: {cseq}", "Content-Length: 0"]
     return "\r\n".join(lines) + "\r\n\r\n"
+
+
+# -- strict framing and dialog identifiers (browser messages, read the way the PBX will) ---------------------
+
+# Anything in a start line and header block that a SIP stack may read differently from another: a CR not
+# followed by LF, an LF not preceded by CR, a NUL, and a line starting with SP or HT (obsolete folding).
+# Searched only to name what is wrong once _GOOD_HEAD did not match: lines of anything but CR, LF and NUL, each
+# ended by CRLF and none starting with SP or HT, then the empty line (no backtracking: a line cannot hold CR).
+_GOOD_HEAD = re.compile(rb"(?:[^\r\n\x00 \t][^\r\n\x00]*\r\n)+\r\n")
+_BAD_HEAD = re.compile(rb"\r(?!\n)|(?<!\r)\n|\x00|\n[ \t]")
+
+
+def framing_error(frame: bytes) -> str | None:
+    """Why the start line and headers of a message are not strictly CRLF-framed, or None when they are.
+
+    One pass of `_GOOD_HEAD` over the head: the relay forwards only what every SIP parser splits into the
+    same lines (pjlib ends a line at a lone CR, Kamailio does not)."""
+    if _GOOD_HEAD.match(frame) is not None:
+        return None
+    end = frame.find(b"\r\n\r\n")
+    if end < 0:
+        return "no CRLF CRLF after the headers"
+    head = frame[:end + 2]
+    bad = _BAD_HEAD.search(head)
+    if bad is None:
+        return "empty header line"
+    char = bad.group()[:1]
+    if char == b"\x00":
+        return "NUL in the headers"
+    if bad.group() in (b"\n ", b"\n\t") and head[bad.start() - 1:bad.start()] == b"\r":
+        return "obsolete line folding"
+    return "bare CR" if char == b"\r" else "bare LF"
+
+
+def lenient_parse(frame: bytes) -> SipMessage:
+    """`parse` of a message whose line ends are not strictly CRLF (each CR, LF or CRLF ends a line, NULs are
+    dropped): only to answer it, never to forward it."""
+    end = frame.find(b"\r\n\r\n")
+    head = frame[:end] if end >= 0 else frame
+    head = head.replace(b"\x00", b"").replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    head = re.sub(rb"\n+", b"\n", head).strip(b"\n")
+    return parse(head.replace(b"\n", b"\r\n") + b"\r\n\r\n")
+
+
+_CALL_ID = re.compile(rb"\n(?:[cC][aA][lL][lL]-[iI][dD]|[iI])[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?\n")
+_CSEQ_METHOD = re.compile(rb"\n[cC][sS][eE][qQ][ \t]*:[ \t]*[0-9]+[ \t]+([^\r\n \t]+)")
+_TAG_VALUE = re.compile(rb";[ \t]*tag[ \t]*=[ \t]*([^; \t\r\n,]+)", re.IGNORECASE)
+
+
+def call_id(frame: bytes) -> bytes:
+    """The Call-ID of a message (full or compact name), b"" when it has none."""
+    match = _CALL_ID.search(frame)
+    return match.group(1) if match is not None else b""
+
+
+def cseq_method(frame: bytes) -> bytes:
+    """The method of a message's CSeq, upper case, b"" when it has none."""
+    match = _CSEQ_METHOD.search(frame)
+    return match.group(1).upper() if match is not None else b""
+
+
+def tag_of(raw: bytes) -> bytes | None:
+    """The tag parameter of a raw From/To value (after the <URI> when there is one), or None."""
+    gt = raw.rfind(b">")
+    match = _TAG_VALUE.search(raw, gt + 1 if gt >= 0 else 0)
+    return match.group(1) if match is not None else None
+
+
+def header_uri(raw: bytes) -> str:
+    """The URI of a raw From/To/Contact value, exactly as written (`uri_of`)."""
+    try:
+        return uri_of(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SipParseError("header is not UTF-8") from None
+
+
+def uri_host(uri: str) -> str:
+    """The host of a URI (lower case, without port or parameters): `sip:u@Host.invalid:5;x` is `host.invalid`."""
+    rest = uri.partition(":")[2]
+    host = rest.rpartition("@")[2]
+    for stop in ";?>":
+        host = host.partition(stop)[0]
+    if host.startswith("["):
+        return host[: host.find("]") + 1].lower()
+    return host.partition(":")[0].lower()
+
+
+def split_contacts(value: str) -> list[str]:
+    """The contacts of one Contact header value, split at the commas outside quotes and <...>."""
+    parts: list[str] = []
+    depth, quoted, start, i = 0, False, 0, 0
+    while i < len(value):
+        char = value[i]
+        if quoted:
+            if char == "\\":
+                i += 1
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char == "<":
+            depth += 1
+        elif char == ">":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    parts.append(value[start:].strip())
+    return [part for part in parts if part]
+
+
+_CONTACT = re.compile(rb"\n(?:[cC][oO][nN][tT][aA][cC][tT]|[mM])[ \t]*:[ \t]*([^\r\n]*)")
+_EXPIRES = re.compile(rb"\n[eE][xX][pP][iI][rR][eE][sS][ \t]*:[ \t]*([0-9]*)")
+
+
+def register_contacts(frame: bytes) -> tuple[frozenset[str], frozenset[str], bool]:
+    """What a REGISTER does to its bindings: the `.invalid` Contact URIs it adds (RFC 7118's made-up hosts; the
+    others are of no use to the relay), those it removes (expires=0), and whether it removes them all
+    (`Contact: *`). Cached: an agent's refreshes repeat the same Contact."""
+    end = frame.find(b"\r\n\r\n")
+    expires = _EXPIRES.search(frame, 0, end)
+    return _register_contacts(tuple(_CONTACT.findall(frame, 0, end)), expires.group(1) if expires else None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _register_contacts(values: tuple[bytes, ...], expires: bytes | None) -> tuple[frozenset[str], frozenset[str], bool]:
+    adds: set[str] = set()
+    removes: set[str] = set()
+    everything = False
+    for value in values:
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SipParseError("Contact is not UTF-8") from None
+        for contact in split_contacts(text):
+            if contact == "*":
+                everything = True
+                continue
+            params = contact[contact.rfind(">") + 1:] if "<" in contact else contact.partition(";")[2]
+            params = params.replace(" ", "").lower()
+            removed = "expires=0" in params.split(";") or (expires == b"0" and "expires=" not in params)
+            uri = uri_of(contact)
+            if removed:
+                removes.add(uri)
+            elif uri_host(uri).endswith(".invalid"):
+                adds.add(uri)
+    return frozenset(adds), frozenset(removes), everything

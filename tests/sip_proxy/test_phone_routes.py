@@ -30,6 +30,13 @@ def test_the_server_web_socket_url_is_the_route() -> None:
     assert decide_server("10.0.0.5", ["", "ws://pbx5:8088"]) == Route("ws://pbx5:8088", "10.0.0.5")
 
 
+def test_several_different_urls_for_one_server_are_ambiguous() -> None:
+    outcome = decide_server("10.0.0.5", ["ws://pbx5:8088", "", "wss://pbx5:8089/ws"])
+    assert isinstance(outcome, Refusal) and (outcome.status, outcome.reason) == (503, "ambiguous_server")
+    # The same URL twice (two rows, one spelt with a trailing space) is still one server.
+    assert decide_server("10.0.0.5", ["ws://pbx5:8088", "ws://pbx5:8088 "]) == Route("ws://pbx5:8088", "10.0.0.5")
+
+
 def test_no_server_row_an_empty_url_or_a_bad_one_is_no_upstream() -> None:
     for urls in ([], [""], [None], ["http://pbx5/ws"], ["ws://pbx5:http"]):
         outcome = decide_server("10.0.0.5", urls)

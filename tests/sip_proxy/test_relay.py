@@ -701,16 +701,37 @@ async def test_an_identity_spoof_in_any_spelling_gets_403_and_binds_nothing(rela
     assert not kamailio_lookup(victim)
 
 
-@pytest.mark.parametrize(
-    "extra", ["From: <sip:{own}@omnisense.local>;tag=t", "From: <sip:{own}@omnisense.local>\r\n <sip:{victim}@h>"])
-async def test_two_from_headers_or_a_folded_from_close_with_1008(relay, relay_settings, extra):
+async def test_two_from_headers_close_with_1008(relay, relay_settings):
     own, victim = new_username(), new_username()
-    from_line = extra.format(own=own, victim=victim)
-    if "\r\n " not in from_line:  # two From: the agent's own, then the victim's
-        from_line = f"{from_line}\r\nFrom: <sip:{victim}@omnisense.local>;tag=s"
+    from_line = f"From: <sip:{own}@omnisense.local>;tag=t\r\nFrom: <sip:{victim}@omnisense.local>;tag=s"
     async with _handshaken(relay, relay_settings, own) as (reader, writer):
         writer.write(_masked(0x81, _spoof(own, victim, from_line=from_line)))
         assert await _close_code(reader) == 1008
+
+
+BADLY_FRAMED = {
+    "a folded From": "From: <sip:{own}@omnisense.local>\r\n <sip:{victim}@h>",
+    "a bare CR (pjlib's line end) before the victim's From": (
+        "X-A: 1\rFrom: <sip:{victim}@omnisense.local>;tag=s\r\nFrom: <sip:{own}@omnisense.local>;tag=t"),
+    "a bare LF": "X-A: 1\nFrom: <sip:{own}@omnisense.local>;tag=t",
+    "a NUL": "From: <sip:{own}@omnisense.local>;tag=t\x00",
+}
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("framing", BADLY_FRAMED)
+async def test_a_badly_framed_register_gets_400_and_the_session_goes_on(connect, framing):
+    agent = await connect(register=False)
+    own, victim = agent.username, new_username()
+    from_line = BADLY_FRAMED[framing].format(own=own, victim=victim)
+    message = _spoof(own, own, method="REGISTER", from_line=from_line).decode()
+    answers: asyncio.Queue[sip.SipMessage] = asyncio.Queue()
+    agent._pending["z9hG4bKspoof"] = answers
+    await agent.send(message)
+    answer = await asyncio.wait_for(answers.get(), 5)
+    assert answer.status == 400 and not kamailio_lookup(own) and not kamailio_lookup(victim)
+    await agent.register()  # a good message afterwards, on the same session
+    assert kamailio_lookup(own)
 
 
 # -- what reaches the relay early, and what the PBX cannot take -------------------------------------------

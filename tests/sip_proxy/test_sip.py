@@ -209,3 +209,32 @@ def test_the_fast_from_user_path_agrees_with_uri_user(scheme, user, host, tail, 
     except SipParseError:
         fast = SipParseError
     assert fast == slow
+
+
+@pytest.mark.parametrize(("head", "reason"), [
+    (b"MESSAGE sip:a@h SIP/2.0\r\nFrom: <sip:a@h>\r\n\r\n", None),
+    (b"MESSAGE sip:a@h SIP/2.0\r\nX: 1\rFrom: <sip:b@h>\r\n\r\n", "bare CR"),
+    (b"MESSAGE sip:a@h SIP/2.0\nFrom: <sip:a@h>\r\n\r\n", "bare LF"),
+    (b"MESSAGE sip:a@h SIP/2.0\r\nFrom: <sip:a@h>\x00\r\n\r\n", "NUL in the headers"),
+    (b"MESSAGE sip:a@h SIP/2.0\r\nFrom:\r\n\t<sip:a@h>\r\n\r\n", "obsolete line folding"),
+    (b"MESSAGE sip:a@h SIP/2.0\r\nFrom: <sip:a@h>\n\n", "no CRLF CRLF after the headers"),
+    (b"MESSAGE sip:a@h SIP/2.0\r\nFrom: <sip:a@h>\r\n\r\nbody\rwith\nbare\x00ends", None),  # the body is its own
+])
+def test_framing_error_names_what_the_pbx_could_read_differently(head, reason):
+    assert sip.framing_error(head) == reason
+
+
+def test_register_contacts_reads_what_a_register_binds_and_removes():
+    register = (b"REGISTER sip:h SIP/2.0\r\nContact: <sip:a@x.invalid;transport=ws>;expires=600, "
+                b'"B, c" <sip:b@10.0.0.1>\r\nm: <sip:c@y.INVALID>;expires=0\r\nContent-Length: 0\r\n\r\n')
+    adds, removes, everything = sip.register_contacts(register)
+    assert adds == {"sip:a@x.invalid;transport=ws"}  # only the .invalid ones are of use to the relay
+    assert removes == {"sip:c@y.INVALID"} and not everything
+    assert sip.register_contacts(b"REGISTER sip:h SIP/2.0\r\nContact: *\r\nExpires: 0\r\n\r\n")[2]
+
+
+def test_dialog_identifiers_are_read_from_the_raw_message():
+    message = b"INFO sip:x SIP/2.0\r\ni: abc@h \r\nCSeq: 4 info\r\n\r\n"
+    assert sip.call_id(message) == b"abc@h" and sip.cseq_method(message) == b"INFO"
+    assert sip.tag_of(b"<sip:a@h;tag=inside>;tag=outside") == b"outside" and sip.tag_of(b"<sip:a@h;tag=x>") is None
+    assert sip.uri_host("sip:u@Host.Invalid:5060;transport=ws") == "host.invalid"

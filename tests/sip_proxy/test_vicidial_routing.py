@@ -25,9 +25,9 @@ class Cluster:
         self.server_ids: list[str] = []
         self.extensions: list[str] = []
 
-    def server(self, url: str) -> str:
+    def server(self, url: str, server_ip: str | None = None) -> str:
         server_id = f"t{secrets.token_hex(4)}"
-        server_ip = f"127.1.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+        server_ip = server_ip or f"127.1.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
         with self.conn.cursor() as cur:
             cur.execute("INSERT INTO servers (server_id, server_ip, active, web_socket_url) VALUES (%s, %s, 'Y', %s)",
                         (server_id, server_ip, url))
@@ -105,6 +105,25 @@ async def test_one_extension_active_on_two_servers_is_ambiguous(vicidial, rows, 
     rows.phone(rows.server(cluster.URL), extension)
     status, body = await _refusal(vicidial, extension)
     assert (status, body["reason"]) == (403, "ambiguous_phone")
+
+
+async def test_the_extension_is_matched_exactly(vicidial, rows, stack_env):
+    """The table's collation ignores case and trailing spaces; a phone is only its exact extension's."""
+    server_ip = rows.server(stack_env["SIP_UPSTREAM"])
+    extension = rows.phone(server_ip, f"Agent{secrets.token_hex(3)}X")
+    spaced = rows.phone(server_ip, f"{new_username()} ")
+    for other in (extension.lower(), extension.upper(), spaced.rstrip()):
+        status, body = await _refusal(vicidial, other)
+        assert (status, body["reason"]) == (403, "unknown_phone"), other
+    agent = await registered_agent(vicidial, _secret(vicidial), stack_env, extension)  # the exact one is routed
+    await agent.close()
+
+
+async def test_one_server_ip_with_two_different_urls_is_ambiguous_server(vicidial, rows, stack_env):
+    server_ip = rows.server(stack_env["SIP_UPSTREAM"])
+    rows.server(cluster.URL, server_ip)
+    status, body = await _refusal(vicidial, rows.phone(server_ip))
+    assert (status, body["reason"]) == (503, "ambiguous_server")
 
 
 async def test_a_server_without_a_web_socket_url_or_no_server_row_is_no_upstream(vicidial, rows):

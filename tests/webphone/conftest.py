@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,11 +27,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Error as PlaywrightError, Page, async_playwright
 
-from devstack import chromium, kamailio, procs
-from devstack.paths import short_run_dir
+from devstack import chromium
 from service.app import create_app
 from service.config import Settings, load_settings
 from service.sip_proxy.links import webphone_url
+from tests.own_kamailio import OwnKamailio
 from tools.sipload import agents
 
 from .firefox import Firefox, FirefoxError, FirefoxPage
@@ -171,42 +170,6 @@ async def service_process(stack_env: dict[str, str], own_kamailio: OwnKamailio) 
         yield service
     finally:
         await service.kill()
-
-
-class OwnKamailio:
-    """A Kamailio of the test's own (the devstack config) on a free port, so the test may restart it."""
-
-    def __init__(self, stack_env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.run_dir = short_run_dir(f"kamailio-{self.port}")
-        self.argv = kamailio.command("127.0.0.1", self.port, agents.agent_secret(stack_env["AUTH_KEY_SECRET"]),
-                                     run_dir=self.run_dir, shm_mb=64)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        for _ in range(300):
-            assert self.proc.poll() is None, f"kamailio exited at start-up: {' '.join(self.argv)}"
-            if procs.port_open("127.0.0.1", self.port):
-                return
-            time.sleep(0.1)
-        raise AssertionError("kamailio did not listen within 30 s")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
 
 
 @pytest.fixture

@@ -265,6 +265,26 @@ class Agent:
         if not (response.status or 0) < 300:
             raise SipError(response.status or 0, response.reason or "")
 
+    async def reinvite(self, dialog: Dialog, sdp: bytes = b"") -> sip.SipMessage:
+        """A re-INVITE in `dialog` (hold, resume, a refresh); ACKs a 2xx. Returns the final response."""
+        dialog.cseq += 1
+        number = dialog.cseq
+
+        def build(branch: str) -> str:
+            text = self._in_dialog(dialog, "INVITE", number, branch)
+            headers = text[:-4] + f"\r\nContact: {self.contact}"
+            if sdp:
+                headers += "\r\nContent-Type: application/sdp"
+            return headers.replace("Content-Length: 0", f"Content-Length: {len(sdp)}") + "\r\n\r\n" + sdp.decode()
+
+        response, _ = await self._transaction(build)
+        if (response.status or 0) < 300:
+            contact = response.get("contact")
+            if contact:  # a target refresh (RFC 3261 12.2.1.2)
+                dialog.remote_target = sip.uri_of(contact)
+            await self.send(self._in_dialog(dialog, "ACK", number))
+        return response
+
     # -- instant messages (RFC 3428) --------------------------------------------------------------------
 
     async def message(self, target_user: str, text: str) -> sip.SipMessage:
@@ -299,7 +319,13 @@ class Agent:
 
     async def _on_request(self, request: sip.SipMessage) -> None:
         method = request.method
-        if method == "INVITE":
+        if method == "INVITE" and (request.get("call-id") or "") in self._dialogs:  # a re-INVITE
+            contact = request.get("contact")
+            if contact:  # a target refresh (RFC 3261 12.2.2)
+                self._dialogs[request.get("call-id") or ""].remote_target = sip.uri_of(contact)
+            answer = await self.answer_sdp(request.body) if self.answer_sdp is not None else b""
+            await self.send(_response(request, 200, "OK", contact=self.contact, body=answer))
+        elif method == "INVITE":
             await self._on_invite(request)
         elif method == "ACK":
             pass

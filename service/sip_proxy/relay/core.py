@@ -42,7 +42,8 @@ from ..wsframe import (
     unmask,
     valid_close_code,
 )
-from .identity import DROP, IdentityPolicy
+from .dialogs import AgentDialogs
+from .identity import DROP, PBX_METHODS, IdentityPolicy
 
 log = logging.getLogger("service.sip_proxy")
 
@@ -116,13 +117,13 @@ class RelayCore:
         "upstream",
     )
 
-    def __init__(self, session: Session, stats: RelayStats) -> None:
+    def __init__(self, session: Session, stats: RelayStats, dialogs: AgentDialogs | None = None) -> None:
         self.session = session
         self.stats = stats
         self.browser = Leg("browser", FrameReader(masked=True, max_size=MAX_FRAME))
         self.upstream = Leg("upstream", FrameReader(masked=False, max_size=MAX_UPSTREAM_FRAME))
         self.actions: list[tuple[Action, Leg | None]] = []  # in order; the I/O side empties it
-        self.identity = IdentityPolicy(session.username)
+        self.identity = IdentityPolicy(session.username, dialogs)
         self.started = False
         self.closing = False
         self.close_code: int | None = None
@@ -349,6 +350,9 @@ class RelayCore:
                 return
         try:
             what, token = sip.classify(message)
+            if what != "keepalive" and sip.framing_error(message) is not None:
+                self._badly_framed(what, token, message)
+                return
             if what == "request":
                 stats.request(FROM_BROWSER, token)
                 refusal = self.identity.check(token, message)
@@ -366,6 +370,8 @@ class RelayCore:
                     self._unanswered_size = len(message)
             elif what == "response":
                 stats.response(FROM_BROWSER, token)
+                if self.identity.dialogs.offered:
+                    self.identity.browser_response(token, message)
         except sip.SipParseError:
             stats.refusal("not_sip")
             self.finish(CloseCode.POLICY_VIOLATION, b"not a SIP message")
@@ -374,6 +380,19 @@ class RelayCore:
         upstream = self.upstream
         if not upstream.shut:  # upstream.send, inline: once per message
             upstream.out.append(raw if raw is not None else encode(opcode, message, mask=True))
+
+    def _badly_framed(self, what: str, token: bytes, message: bytes) -> None:
+        """A browser message whose head is not strictly CRLF-framed: a SIP 400 for a request (when one can be
+        built), else close 1008. Nothing of it is forwarded."""
+        reason = sip.framing_error(message)
+        self.stats.refused("bad_framing", logging.WARNING, "refused a badly framed %s (%s) on the session of %s "
+                           "(customer %s)", token.decode(errors="replace"), reason, self.session.username,
+                           self.session.customer_id)
+        response = self.identity.refuse(token, message, 400, "Bad Request") if what == "request" else None
+        if response is None:
+            self.finish(CloseCode.POLICY_VIOLATION, b"badly framed SIP message")
+        else:
+            self.browser.send(encode(_TEXT, response, mask=False))
 
     # -- upstream to browser ---------------------------------------------------------------------------------
 
@@ -400,8 +419,13 @@ class RelayCore:
                 # The PBX is trusted: its start lines are read only to count them.
                 if payload.startswith(b"SIP/2.0 "):
                     stats.response(FROM_UPSTREAM, payload[8:11])
+                    if self.identity.register_pending:
+                        self._seen_from_upstream(payload[8:11], payload, response=True)
                 elif payload[:1].isalpha():
-                    stats.request(FROM_UPSTREAM, payload[: payload.find(b" ", 0, 33)])
+                    method = payload[: payload.find(b" ", 0, 33)]
+                    stats.request(FROM_UPSTREAM, method)
+                    if method in PBX_METHODS:
+                        self._seen_from_upstream(method, payload, response=False)
                 if not browser.shut:  # browser.send(raw), inline: an unmasked server frame is valid for it as it is
                     browser.out.append(raw)
             elif opcode == _BINARY or opcode == _TEXT or opcode == _CONTINUATION:  # noqa: SIM109
@@ -414,6 +438,16 @@ class RelayCore:
                     self._close(upstream)
                 else:
                     self._upstream_closed(parse_close(payload))
+
+    def _seen_from_upstream(self, token: bytes, message: bytes, response: bool) -> None:
+        """Show the identity policy a PBX message it tracks (a REGISTER's answer, a dialog begun or ended)."""
+        try:
+            if response:
+                self.identity.pbx_response(token, message)
+            else:
+                self.identity.pbx_request(token, message)
+        except sip.SipParseError:
+            pass  # the PBX is trusted to speak SIP; what cannot be read here just sets up no dialog
 
     def _upstream_other(self, first: int, opcode: int, payload: bytes) -> None:
         """Binary or fragmented messages from the PBX: reassembled and sent to the browser as one text frame."""

@@ -18,6 +18,7 @@ from ..handshake import MAX_RESPONSE_HEAD, HandshakeError, check_response, reque
 from ..session import Session
 from ..stats import RelayStats
 from .core import CLOSE_TIMEOUT, Action, Leg, RelayCore
+from .dialogs import AgentDialogs
 
 # A vanished browser (no FIN: sleep, network gone) is noticed by TCP keep-alive probes after this many idle
 # seconds, then 3 probes 10 s apart: the kernel does it, the hot path pays nothing per message.
@@ -142,8 +143,9 @@ class Relay:
         "upstream",
     )
 
-    def __init__(self, session: Session, stats: RelayStats, upstream: UpstreamLeg) -> None:
-        self.core = core = RelayCore(session, stats)
+    def __init__(self, session: Session, stats: RelayStats, upstream: UpstreamLeg,
+                 dialogs: AgentDialogs | None = None) -> None:
+        self.core = core = RelayCore(session, stats, dialogs)
         self.session = session
         self.browser = BrowserLeg()
         self.browser.relay, self.browser.leg = self, core.browser

@@ -10,6 +10,7 @@ import pytest
 
 from service.sip_proxy import sip, wsframe
 from service.sip_proxy.relay.core import MAX_FRAME, Action, RelayCore
+from service.sip_proxy.relay.dialogs import AgentDialogs
 from service.sip_proxy.session import Session
 from service.sip_proxy.stats import RelayStats
 from service.sip_proxy.wsframe import CloseCode, FrameReader, Opcode
@@ -40,11 +41,11 @@ def server(opcode: int, payload: bytes, fin: bool = True) -> bytes:
 class Pipe:
     """A started core and what it wrote to each side, read back as frames."""
 
-    def __init__(self, username: str = USER, start: bool = True) -> None:
+    def __init__(self, username: str = USER, start: bool = True, dialogs: AgentDialogs | None = None) -> None:
         now = datetime.now(UTC)
         self.session = Session(1, 1, username, (now + timedelta(hours=1)).isoformat(), now + timedelta(hours=1))
         self.stats = RelayStats()
-        self.core = RelayCore(self.session, self.stats)
+        self.core = RelayCore(self.session, self.stats, dialogs)
         self._to_browser = FrameReader(masked=False, max_size=1 << 20)
         self._to_upstream = FrameReader(masked=True, max_size=1 << 20)
         if start:
@@ -456,13 +457,10 @@ def test_spoofs_in_every_spelling_are_refused(message):
     assert pipe.core.upstream.out == []
 
 
-@pytest.mark.parametrize("message", [
-    register().replace(b"Call-ID:", b"From: <sip:1002@omnisense.local>;tag=b\r\nCall-ID:"),  # a second From
-    register().replace(b"From: <sip:1001@omnisense.local>;tag=c", b"From: <sip:1001@omnisense.local>\r\n ;tag=c"),
-])
-def test_a_second_or_folded_from_closes_with_1008(message):
+def test_a_second_from_closes_with_1008():
     pipe = Pipe()
-    pipe.core.receive_browser(client(Opcode.TEXT, message))
+    pipe.core.receive_browser(client(Opcode.TEXT, register().replace(
+        b"Call-ID:", b"From: <sip:1002@omnisense.local>;tag=b\r\nCall-ID:")))
     assert close_of(pipe.to_browser()[0])[0] == 1008
     assert close_of(pipe.to_upstream()[0])[0] == 1000  # the Close, and nothing of the request
 
@@ -489,14 +487,173 @@ def in_dialog(method: str, from_user: str) -> bytes:
         b"To: <sip:1001@omnisense.local>", b"To: <sip:1001@omnisense.local>;tag=pbx")
 
 
-@pytest.mark.parametrize("method", ["INVITE", "BYE", "INFO", "ACK", "NOTIFY", "REFER", "UPDATE", "MESSAGE"])
-def test_requests_inside_a_dialog_pass_unchanged_whatever_their_from(method):
-    """A PBX calling an agent puts the agent's Contact in To, so the agent's re-INVITE has it as From."""
-    pipe = Pipe()
-    text = in_dialog(method, "634v2ne2")
+CONTACT = "sip:634v2ne2@r8s7q6.invalid;transport=ws"
+
+
+def pbx_invite(to: str = CONTACT, call_id: str = "pbx-1", method: str = "INVITE") -> bytes:
+    """As Asterisk calls a registered phone: To is the Contact the phone registered."""
+    return (f"{method} {to} SIP/2.0\r\nVia: SIP/2.0/WS 127.0.0.1:8088;branch=z9hG4bKpbx\r\n"
+            f"From: <sip:5551234@omnisense.local>;tag=pbx\r\nTo: <{to}>\r\nCall-ID: {call_id}\r\n"
+            f"CSeq: 10 {method}\r\nContact: <sip:5551234@127.0.0.1:5060>\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def browser_answer(status: str = "200 OK", to: str = CONTACT, call_id: str = "pbx-1", method: str = "INVITE",
+                   tag: str | None = "agt") -> bytes:
+    to_value = f"<{to}>" + (f";tag={tag}" if tag else "")
+    return (f"SIP/2.0 {status}\r\nVia: SIP/2.0/WS 127.0.0.1:8088;branch=z9hG4bKpbx\r\n"
+            f"From: <sip:5551234@omnisense.local>;tag=pbx\r\nTo: {to_value}\r\nCall-ID: {call_id}\r\n"
+            f"CSeq: 10 {method}\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def agent_request(method: str, from_uri: str = CONTACT, call_id: str = "pbx-1", from_tag: str = "agt",
+                  to_tag: str = "pbx") -> bytes:
+    """The agent's own request inside the PBX's dialog: From is the side the PBX addressed, with its tag."""
+    return (f"{method} sip:5551234@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/WS r8s7q6.invalid;branch=z9hG4bKa\r\n"
+            f"Max-Forwards: 70\r\nFrom: <{from_uri}>;tag={from_tag}\r\n"
+            f"To: <sip:5551234@omnisense.local>;tag={to_tag}\r\nCall-ID: {call_id}\r\nCSeq: 2 {method}\r\n"
+            "Route: <sip:127.0.0.1:8088;transport=ws;lr>\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def pbx_call(pipe: Pipe, to: str = CONTACT, call_id: str = "pbx-1", status: str = "200 OK") -> None:
+    pipe.core.receive_upstream(server(Opcode.TEXT, pbx_invite(to, call_id)))
+    pipe.core.receive_browser(client(Opcode.TEXT, browser_answer(status, to, call_id)))
+    assert pipe.to_browser() and pipe.to_upstream()  # both relayed
+
+
+def passes(pipe: Pipe, text: bytes) -> bool:
     frame = client(Opcode.TEXT, text)
     pipe.core.receive_browser(frame)
-    assert pipe.raw_to_upstream() == [frame] and pipe.core.browser.out == []
+    if pipe.raw_to_upstream() == [frame] and pipe.core.browser.out == []:
+        return True
+    (answer,) = pipe.to_browser()
+    assert sip.parse(answer[1]).status == 403 and pipe.core.upstream.out == []
+    return False
+
+
+@pytest.mark.parametrize("method", ["INVITE", "BYE", "INFO", "ACK", "NOTIFY", "REFER", "UPDATE", "MESSAGE"])
+def test_requests_inside_a_dialog_the_pbx_set_up_pass_with_the_contact_as_from(method):
+    """A PBX calling an agent puts the agent's Contact in To, so the agent's re-INVITE has it as From."""
+    pipe = Pipe()
+    pbx_call(pipe)
+    assert passes(pipe, agent_request(method))
+
+
+@pytest.mark.parametrize("status", ["180 Ringing", "183 Session Progress"])
+def test_an_early_dialog_counts_once_the_browser_answered_with_a_tag(status):
+    pipe = Pipe()
+    pipe.core.receive_upstream(server(Opcode.TEXT, pbx_invite()))
+    pipe.core.receive_browser(client(Opcode.TEXT, browser_answer(status)))
+    pipe.to_browser(), pipe.to_upstream()
+    assert passes(pipe, agent_request("PRACK"))
+
+
+@pytest.mark.parametrize("method", ["MESSAGE", "INVITE", "INFO", "NOTIFY", "BYE", "REFER"])
+def test_a_forged_to_tag_does_not_make_a_dialog(method):
+    """Agent 1001 speaking as 1002 with a made-up To tag and a Route to the PBX: a 403, nothing relayed."""
+    pipe = Pipe()
+    assert not passes(pipe, agent_request(method, from_uri="sip:1002@omnisense.local", call_id="forged",
+                                          from_tag="f", to_tag="x"))
+    assert pipe.stats.refusals == {"identity_mismatch": 1}
+
+
+def test_the_ack_for_the_403_of_a_forged_in_dialog_invite_is_not_forwarded():
+    pipe = Pipe()
+    spoof = agent_request("INVITE", from_uri="sip:1002@omnisense.local", call_id="forged", to_tag="x")
+    assert not passes(pipe, spoof)
+    # The 403 keeps the To tag the browser sent; its ACK carries it too.
+    ack = agent_request("ACK", from_uri="sip:1002@omnisense.local", call_id="forged", to_tag="x")
+    pipe.core.receive_browser(client(Opcode.TEXT, ack))
+    assert pipe.core.upstream.out == [] and pipe.core.browser.out == []
+
+
+@pytest.mark.parametrize("change", [
+    {"from_uri": "sip:1002@omnisense.local"},  # the dialog's ids, another From
+    {"from_uri": "sip:634v2ne2@r8s7q6.invalid"},  # not exactly the URI the PBX addressed
+    {"call_id": "pbx-2"},
+    {"from_tag": "other"},
+    {"to_tag": "other"},
+])
+def test_a_request_that_differs_from_the_dialog_is_checked_as_outside_it(change):
+    pipe = Pipe()
+    pbx_call(pipe)
+    assert not passes(pipe, agent_request("MESSAGE", **change))
+
+
+def test_the_dialog_holds_for_a_later_session_of_the_same_agent():
+    dialogs = AgentDialogs()
+    first = Pipe(dialogs=dialogs)
+    pbx_call(first)
+    first.core.lost(first.core.browser)
+    assert passes(Pipe(dialogs=dialogs), agent_request("INVITE"))  # the re-INVITE after a reconnect
+    assert not passes(Pipe(dialogs=AgentDialogs()), agent_request("INVITE"))  # another agent's table
+
+
+@pytest.mark.parametrize("ending", ["pbx BYE", "agent BYE", "pbx CANCEL", "486 Busy Here", "487 Request Terminated"])
+def test_a_dialog_ends_with_its_bye_cancel_or_a_failure(ending):
+    pipe = Pipe()
+    if ending.startswith("4"):
+        pipe.core.receive_upstream(server(Opcode.TEXT, pbx_invite()))
+        pipe.core.receive_browser(client(Opcode.TEXT, browser_answer("180 Ringing")))
+        pipe.core.receive_browser(client(Opcode.TEXT, browser_answer(ending)))
+        pipe.to_browser(), pipe.to_upstream()
+    else:
+        pbx_call(pipe)
+        if ending == "agent BYE":
+            assert passes(pipe, agent_request("BYE"))
+        else:
+            method = ending.split()[1]
+            pipe.core.receive_upstream(server(Opcode.TEXT, pbx_invite(method=method).replace(
+                b"<" + CONTACT.encode() + b">\r\n", b"<" + CONTACT.encode() + b">;tag=agt\r\n")))
+            pipe.to_browser()
+    assert not passes(pipe, agent_request("INFO"))
+
+
+def test_a_rejected_reinvite_leaves_the_dialog():
+    pipe = Pipe()
+    pbx_call(pipe)
+    reinvite = pbx_invite().replace(b"<" + CONTACT.encode() + b">\r\n", b"<" + CONTACT.encode() + b">;tag=agt\r\n")
+    pipe.core.receive_upstream(server(Opcode.TEXT, reinvite))
+    pipe.core.receive_browser(client(Opcode.TEXT, browser_answer("491 Request Pending")))
+    pipe.to_browser(), pipe.to_upstream()
+    assert passes(pipe, agent_request("BYE"))
+
+
+def register_contact(pipe: Pipe, contact: str, answer: bytes = OK, expires: str = "600") -> None:
+    text = register().replace(b"Content-Length", f"Contact: <{contact}>;expires={expires}\r\nContent-Length".encode())
+    pipe.core.receive_browser(client(Opcode.TEXT, text))
+    pipe.core.receive_upstream(server(Opcode.TEXT, answer))
+    pipe.to_browser(), pipe.to_upstream()
+
+
+def test_after_a_restart_the_registered_invalid_contact_counts_as_the_agent():
+    """A process that never saw the PBX's call: the agent's re-INVITE from its own `.invalid` Contact goes on."""
+    pipe = Pipe()
+    assert not passes(pipe, agent_request("INVITE"))  # not registered yet
+    register_contact(pipe, CONTACT)
+    assert passes(pipe, agent_request("INVITE"))
+    assert passes(pipe, agent_request("BYE", call_id="any", from_tag="t", to_tag="u"))
+    assert not passes(pipe, register(method="MESSAGE").replace(b"<sip:1001@omnisense.local>;tag=c",
+                                                                f"<{CONTACT}>".encode()))  # no To tag
+
+
+def test_a_contact_counts_only_once_the_pbx_accepted_it_and_until_it_is_removed():
+    pipe = Pipe()
+    register_contact(pipe, CONTACT, answer=OK.replace(b"200 OK", b"401 Unauthorized"))
+    assert not passes(pipe, agent_request("INVITE"))
+    register_contact(pipe, CONTACT, answer=OK.replace(b"Call-ID: core-1", b"Call-ID: other"))
+    assert not passes(pipe, agent_request("INVITE"))  # a 200 for another REGISTER
+    register_contact(pipe, CONTACT)
+    assert passes(pipe, agent_request("INVITE"))
+    register_contact(pipe, CONTACT, expires="0")
+    assert not passes(pipe, agent_request("INVITE"))
+
+
+@pytest.mark.parametrize("contact", ["sip:1002@omnisense.local", "sip:1002@127.0.0.1:5060;transport=ws",
+                                     "sip:1002@host.invalid.example.com"])
+def test_a_contact_that_borrows_another_address_never_counts(contact):
+    pipe = Pipe()
+    register_contact(pipe, contact)
+    assert not passes(pipe, agent_request("MESSAGE", from_uri=contact, call_id="forged", to_tag="x"))
 
 
 def test_a_register_is_checked_even_with_a_to_tag():
@@ -528,3 +685,60 @@ def test_the_ack_for_a_403_the_relay_made_is_not_forwarded():
     other = in_dialog("ACK", "1001")
     pipe.core.receive_browser(client(Opcode.TEXT, other))
     assert pipe.to_upstream() == [(0x81, other)]
+
+
+@pytest.mark.parametrize("bad", [
+    register().replace(b"Max-Forwards: 70\r\n", b"X-A: 1\rFrom: <sip:1002@omnisense.local>\r\n"),  # bare CR
+    register().replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\n"),  # bare LF
+    register().replace(b"\r\n", b"\n"),  # LF line ends throughout
+    register().replace(b"Max-Forwards: 70", b"Max-Forwards: 7\x000"),  # NUL
+    register().replace(b"Max-Forwards: 70\r\n", b"Max-Forwards:\r\n 70\r\n"),  # obsolete folding
+    register().replace(b"From: <sip:1001@omnisense.local>;tag=c", b"From: <sip:1001@omnisense.local>\r\n ;tag=c"),
+    register().replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\r\n"),  # CR CR LF
+])
+def test_a_badly_framed_request_is_answered_400_and_not_forwarded(bad):
+    """The PBX's parser may split such a head into other lines (pjlib ends a line at a lone CR)."""
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, bad))
+    (answer,) = pipe.to_browser()
+    assert sip.parse(answer[1]).status == 400 and pipe.core.upstream.out == []
+    assert pipe.stats.refusals == {"bad_framing": 1}
+    pipe.core.receive_browser(client(Opcode.TEXT, register()))  # the session goes on
+    assert pipe.to_upstream() == [(0x81, register())]
+
+
+def test_the_bare_cr_spoof_is_refused_though_its_last_from_is_the_agents():
+    spoof = register(method="MESSAGE").replace(
+        b"From: <sip:1001@", b"X-A: 1\rFrom: <sip:1002@omnisense.local>\r\nFrom: <sip:1001@")
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, spoof))
+    assert sip.parse(pipe.to_browser()[0][1]).status == 400 and pipe.core.upstream.out == []
+
+
+def test_the_ack_for_the_400_to_a_badly_framed_invite_is_not_forwarded():
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, register(method="INVITE").replace(b"\r\nMax", b"\nMax")))
+    to = sip.parse(pipe.to_browser()[0][1]).get("to")
+    assert to is not None
+    pipe.core.receive_browser(client(Opcode.TEXT, register(method="ACK").replace(
+        b"To: <sip:1001@omnisense.local>", b"To: " + to.encode())))
+    assert pipe.core.upstream.out == [] and pipe.core.browser.out == []
+
+
+@pytest.mark.parametrize("bad", [
+    OK.replace(b"\r\nCall-ID", b"\rCall-ID"),  # a response: nothing can answer it
+    b"INVITE sip:x@h SIP/2.0\r\nVia: SIP/2.0/WS h\r\nX: \x00\r\n\r\n",  # no From/To/CSeq to answer with
+    b"INVITE sip:x@h SIP/2.0\nFrom: <sip:1001@h>\nTo: <sip:x@h>\n\n",  # no CRLF CRLF at all
+])
+def test_a_badly_framed_message_that_cannot_be_answered_closes_with_1008(bad):
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, bad))
+    assert close_of(pipe.to_browser()[0]) == (1008, b"badly framed SIP message")
+    assert close_of(pipe.to_upstream()[0])[0] == 1000  # the Close, and nothing of the message
+
+
+def test_a_bare_cr_or_lf_in_the_body_is_the_bodys_business():
+    pipe = Pipe()
+    text = register(method="MESSAGE").replace(b"Content-Length: 0\r\n\r\n", b"Content-Length: 5\r\n\r\na\rb\nc")
+    pipe.core.receive_browser(client(Opcode.TEXT, text))
+    assert pipe.to_upstream() == [(0x81, text)]
