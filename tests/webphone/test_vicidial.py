@@ -24,10 +24,11 @@ from devstack import agent_screen, kamailio, rtpengine
 from devstack.baresip_control import PhoneControl
 from service.app import create_app
 from service.vicidial_webphone.sessions import VICIDIAL
+from tests.own_kamailio import OwnKamailio
 from tools.sipload import agents
 
 from ..vicidial_rows import ViciDialRows
-from .conftest import OwnKamailio, free_port, new_username, save_screenshot_path, until
+from .conftest import free_port, new_username, save_screenshot_path, until
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
