@@ -16,7 +16,7 @@ import aiohttp
 from aioice import stun
 from aioice.turn import TurnClientUdpProtocol
 
-from service.sip_proxy import links
+from service.sip_proxy import handshake, links
 from tools.sipload import agents
 from tools.sipload.ua import Agent
 
@@ -196,3 +196,13 @@ async def until(condition: Callable[[], bool], within: float, step: float = 0.01
         if loop.time() > deadline:
             raise AssertionError(f"not within {within} s")
         await asyncio.sleep(step)
+
+
+async def accept_websocket(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A fake PBX's side of the opening handshake: read the upgrade and answer 101 with the `sip` subprotocol."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    key = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+               if line.lower().startswith("sec-websocket-key:"))
+    writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Accept: {handshake.accept_for(key)}\r\nSec-WebSocket-Protocol: sip\r\n\r\n")
+                 .encode())

@@ -22,6 +22,7 @@ from tools.sipload.ua import Agent, SipError
 
 from .helpers import (
     RawWebSocket,
+    accept_websocket,
     in_,
     kamailio_lookup,
     never_set,
@@ -89,7 +90,7 @@ async def test_calling_an_unregistered_agent_gets_404(connect):
 
 
 @pytest.mark.stack
-async def test_crlf_keepalive_is_answered_by_kamailio(relay, relay_settings):
+async def test_crlf_keepalive_is_answered_through_the_relay(relay, relay_settings):
     query = session_query(relay_settings.auth_key_secret, new_username())
     async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
         await ws.send_str("\r\n\r\n")
@@ -765,15 +766,8 @@ async def test_frames_sent_before_the_101_arrives_are_relayed(relay, relay_setti
 async def _fragile_pbx(limit: int) -> AsyncIterator[str]:
     """A PBX that answers each request with a 200 but, as Kamailio does with a message over its
     tcp_rd_buf_size, drops the connection without a word on a frame over `limit` bytes; its ws:// URL."""
-    from service.sip_proxy import handshake
-
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-        key = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
-                   if line.lower().startswith("sec-websocket-key:"))
-        writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      f"Sec-WebSocket-Accept: {handshake.accept_for(key)}\r\nSec-WebSocket-Protocol: sip\r\n\r\n")
-                     .encode())
+        await accept_websocket(reader, writer)
         frames = wsframe.FrameReader(masked=True, max_size=1 << 20)
         while data := await reader.read(1 << 20):
             for _first, payload, _key, _raw in frames.feed(data):
