@@ -25,6 +25,7 @@ from .helpers import (
     accept_websocket,
     in_,
     kamailio_lookup,
+    loopback_server,
     never_set,
     new_username,
     session_query,
@@ -778,11 +779,8 @@ async def _fragile_pbx(limit: int) -> AsyncIterator[str]:
                                             mask=False))
         writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
+    async with loopback_server(serve) as url:
+        yield url
 
 
 def _message(size: int) -> str:

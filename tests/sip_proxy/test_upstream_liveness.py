@@ -17,7 +17,7 @@ from service.sip_proxy import wsframe
 from service.sip_proxy.relay.protocols import Relay
 from service.sip_proxy.routes import RELAYS
 
-from .helpers import accept_websocket, session_query
+from .helpers import accept_websocket, full_pbx, loopback_server, session_query
 
 CHECK = 0.2  # the relay's liveness check interval in these tests (15 s in service)
 
@@ -39,25 +39,8 @@ async def _pbx(*, pong: bool) -> AsyncIterator[tuple[str, list[bytes]]]:
                     received.append(wsframe.unmask(payload, key))
         writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}", received
-    finally:
-        server.close()
-
-
-@contextlib.asynccontextmanager
-async def _full_pbx() -> AsyncIterator[str]:
-    """Asterisk over its http.conf sessionlimit: it accepts the TCP connection and closes it without a word."""
-
-    async def serve(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
+    async with loopback_server(serve) as url:
+        yield url, received
 
 
 @pytest.fixture
@@ -70,62 +53,70 @@ async def _client(aiohttp_client, make_settings, url: str):
     return await aiohttp_client(create_app(settings)), session_query(settings.auth_key_secret, "1001")
 
 
-async def test_keepalives_are_answered_by_the_relay_over_many_intervals_when_the_pbx_answers_none(
-        aiohttp_client, make_settings, short_checks):
-    async with _pbx(pong=True) as (url, received):
+@contextlib.asynccontextmanager
+async def _session(aiohttp_client, make_settings, *, pong: bool):
+    """A browser session relayed to `_pbx(pong=pong)`: the client, the browser's WebSocket, what the PBX got."""
+    async with _pbx(pong=pong) as (url, received):
         client, query = await _client(aiohttp_client, make_settings, url)
         async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
-            started = time.monotonic()
-            answered = 0
-            while time.monotonic() - started < 10 * CHECK:  # ten liveness checks, pings and pongs between
-                await ws.send_str("\r\n\r\n")
-                msg = await asyncio.wait_for(ws.receive(), 2)
-                assert msg.type is aiohttp.WSMsgType.TEXT and msg.data == "\r\n"
-                answered += 1
-                await asyncio.sleep(CHECK / 3)
-            assert answered >= 10 and not ws.closed
-            assert received == []  # no keep-alive reached the PBX
-            (relay,) = client.app[RELAYS]
-            assert not relay.closing
+            yield client, ws, received
+
+
+async def test_keepalives_are_answered_by_the_relay_over_many_intervals_when_the_pbx_answers_none(
+        aiohttp_client, make_settings, short_checks):
+    async with _session(aiohttp_client, make_settings, pong=True) as (client, ws, received):
+        started = time.monotonic()
+        answered = 0
+        while time.monotonic() - started < 10 * CHECK:  # ten liveness checks, pings and pongs between
+            await ws.send_str("\r\n\r\n")
+            msg = await asyncio.wait_for(ws.receive(), 2)
+            assert msg.type is aiohttp.WSMsgType.TEXT and msg.data == "\r\n"
+            answered += 1
+            await asyncio.sleep(CHECK / 3)
+        assert answered >= 10 and not ws.closed
+        assert received == []  # no keep-alive reached the PBX
+        (relay,) = client.app[RELAYS]
+        assert not relay.closing
 
 
 async def test_a_pbx_that_stops_answering_pings_closes_the_session_with_1013(
         aiohttp_client, make_settings, short_checks):
-    async with _pbx(pong=False) as (url, _received):
-        client, query = await _client(aiohttp_client, make_settings, url)
-        async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
-            started = time.monotonic()
-            msg = await asyncio.wait_for(ws.receive(), 5)
-            took = time.monotonic() - started
-            assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013
-            assert msg.extra == "upstream not responding"
-            assert 2 * CHECK <= took < 3 * CHECK + 1  # two silent checks: noticed within two intervals
+    async with _session(aiohttp_client, make_settings, pong=False) as (client, ws, _received):
+        started = time.monotonic()
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        took = time.monotonic() - started
+        assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013
+        assert msg.extra == "upstream not responding"
+        assert 2 * CHECK <= took < 3 * CHECK + 1  # two silent checks: noticed within two intervals
         metrics = await (await client.get("/metrics")).text()
         assert 'sip_relay_upstream_failures_total{reason="not_responding"} 1.0' in metrics
 
 
-async def test_a_full_pbx_is_told_apart_from_a_down_one(aiohttp_client, make_settings):
-    async with _full_pbx() as url:
-        client, query = await _client(aiohttp_client, make_settings, url)
-        async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
-            msg = await asyncio.wait_for(ws.receive(), 5)
-            assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013 and msg.extra == "upstream full"
-        body = await (await client.get("/readyz")).json()
-        assert "it is full (Asterisk's sessionlimit)" in body["checks"]["sip_upstream"]
-        metrics = await (await client.get("/metrics")).text()
-        assert 'sip_relay_upstream_failures_total{reason="full"} 1.0' in metrics
-        assert 'sip_relay_upstream_failures_total{reason="unreachable"} 0.0' in metrics
-
-
-async def test_a_pbx_refusing_connections_is_unavailable_not_full(aiohttp_client, make_settings):
-    async with _full_pbx() as url:
-        pass  # the port is closed again: connections are refused
+async def _refused_session(aiohttp_client, make_settings, url: str) -> tuple[str, str, str]:
+    """A session before the PBX at `url`, closed with 1013 before it began: the close reason, what /readyz says
+    of the PBX, and the metrics."""
     client, query = await _client(aiohttp_client, make_settings, url)
     async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
         msg = await asyncio.wait_for(ws.receive(), 10)
-        assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013 and msg.extra == "upstream unavailable"
-    body = await (await client.get("/readyz")).json()
-    assert "unreachable: connection refused" in body["checks"]["sip_upstream"]
-    assert "full" not in body["checks"]["sip_upstream"]
-    metrics = await (await client.get("/metrics")).text()
+    assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013
+    readiness = (await (await client.get("/readyz")).json())["checks"]["sip_upstream"]
+    return msg.extra, readiness, await (await client.get("/metrics")).text()
+
+
+async def test_a_full_pbx_is_told_apart_from_a_down_one(aiohttp_client, make_settings):
+    async with full_pbx() as url:
+        reason, readiness, metrics = await _refused_session(aiohttp_client, make_settings, url)
+    assert reason == "upstream full"
+    assert "it is full (Asterisk's sessionlimit)" in readiness
+    assert 'sip_relay_upstream_failures_total{reason="full"} 1.0' in metrics
+    assert 'sip_relay_upstream_failures_total{reason="unreachable"} 0.0' in metrics
+
+
+async def test_a_pbx_refusing_connections_is_unavailable_not_full(aiohttp_client, make_settings):
+    async with full_pbx() as url:
+        pass  # the port is closed again: connections are refused
+    reason, readiness, metrics = await _refused_session(aiohttp_client, make_settings, url)
+    assert reason == "upstream unavailable"
+    assert "unreachable: connection refused" in readiness and "full" not in readiness
     assert 'sip_relay_upstream_failures_total{reason="unreachable"} 1.0' in metrics
+    assert 'sip_relay_upstream_failures_total{reason="full"} 0.0' in metrics
