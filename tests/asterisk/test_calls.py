@@ -87,6 +87,8 @@ async def _dtmf_ends(pbx: Pbx, mark: int, channel: str) -> list[str]:
     return re.findall(rf"DTMF end '(.)' received on {channel}-", pbx.log_since(mark))
 
 
+# The same dialplan and media path on both drivers: chan_sip only, to keep the suite short.
+@pytest.mark.parametrize("pbx", ["chan_sip"], indirect=True)
 async def test_the_echo_and_the_plain_phone(pbx: Pbx, pbx_service, open_phone) -> None:
     a = await open_phone(pbx_service.url())
     await registered(pbx, a)

@@ -1,0 +1,83 @@
+"""A full Asterisk (http.conf `sessionlimit` reached) told apart from a down one, on a real Asterisk of the test's own
+with a sessionlimit of 2: the next WebSocket is closed unanswered, and the relay says `upstream full`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+
+from devstack import asterisk, procs
+from service.app import create_app
+from tests.sip_proxy.helpers import session_query
+from tests.webphone.conftest import free_port, until
+
+from .conftest import POOL
+
+pytestmark = [pytest.mark.stack]
+
+LIMIT = 2
+
+
+@pytest.fixture
+def full_asterisk(asterisk_stack, tmp_path) -> Iterator[asterisk.Instance]:
+    """A chan_sip Asterisk of the test's own that takes LIMIT HTTP sessions."""
+    inst = dataclasses.replace(asterisk.CHAN_SIP, name="asterisk-full", ws_port=free_port(), wss_port=free_port(),
+                               sip_port=free_port(), rtp_ports=(32200, 32219), session_limit=LIMIT, state=tmp_path)
+    asterisk.write_config(inst, asterisk_stack)
+    proc = subprocess.Popen(asterisk.command(inst), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not procs.port_open(asterisk.HOST, inst.ws_port):
+            assert proc.poll() is None, f"Asterisk exited at start-up; see {inst.log_file}"
+            assert time.monotonic() < deadline, "Asterisk did not listen within 60 s"
+            time.sleep(0.1)
+        yield inst
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def sessions(url: str, count: int) -> AsyncIterator[list[aiohttp.ClientWebSocketResponse]]:
+    async with aiohttp.ClientSession() as http, contextlib.AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(http.ws_connect(url, protocols=("sip",))) for _ in range(count)]
+
+
+async def test_the_connection_past_sessionlimit_is_closed_as_upstream_full(full_asterisk, aiohttp_client,
+                                                                           make_settings, asterisk_stack) -> None:
+    settings = make_settings({**asterisk_stack, "SIP_UPSTREAM": full_asterisk.ws_url})
+    client = await aiohttp_client(create_app(settings))
+    mark = full_asterisk.log_file.stat().st_size
+    async with sessions(full_asterisk.ws_url, LIMIT):
+        # The agent's leg would be session LIMIT + 1: Asterisk closes it without an HTTP answer.
+        query = session_query(settings.auth_key_secret, POOL())
+        async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
+            msg = await asyncio.wait_for(ws.receive(), 10)
+            assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013 and msg.extra == "upstream full"
+        readiness = await (await client.get("/readyz")).json()
+        assert "full" in readiness["checks"]["sip_upstream"]
+
+        def logged() -> str:
+            with open(full_asterisk.log_file, "rb") as f:
+                f.seek(mark)
+                return f.read().decode(errors="replace")
+        await until(lambda: asyncio.to_thread(logged), lambda text: f"exceeded {LIMIT} sessions" in text,
+                    "Asterisk logging the session limit")
+
+    async def readiness() -> str:
+        return (await (await client.get("/readyz")).json())["checks"]["sip_upstream"]
+    # Once those sessions end, the PBX takes connections again.
+    await until(readiness, lambda check: check == "ok", "the PBX taking connections again")
