@@ -280,6 +280,7 @@ def start(env: dict[str, str], inst: Instance = CHAN_SIP) -> bool:
     procs.spawn(inst.name, command(inst))
     # The wss port opens with the ws one (a plain connection to it would only log a TLS error).
     procs.wait_for_port(HOST, inst.ws_port, inst.name, timeout=60)
+    wait_fully_booted(inst)  # `/ws` answers 400 until its modules are loaded
     return True
 
 

@@ -13,13 +13,15 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 
 from devstack import asterisk, procs
 from service.app import create_app
 from tests.sip_proxy.helpers import session_query
-from tests.webphone.conftest import free_port, until
+from tests.webphone.conftest import Service, free_port, until
+from tools.sipload import agents
 
-from .conftest import POOL
+from .conftest import POOL, Pbx
 
 pytestmark = [pytest.mark.stack]
 
@@ -40,6 +42,7 @@ def full_asterisk(asterisk_stack, tmp_path) -> Iterator[asterisk.Instance]:
             assert proc.poll() is None, f"Asterisk exited at start-up; see {inst.log_file}"
             assert time.monotonic() < deadline, "Asterisk did not listen within 60 s"
             time.sleep(0.1)
+        asterisk.wait_fully_booted(inst)  # /ws exists once its modules are loaded, not when the port opens
         yield inst
     finally:
         proc.terminate()
@@ -81,3 +84,23 @@ async def test_the_connection_past_sessionlimit_is_closed_as_upstream_full(full_
         return (await (await client.get("/readyz")).json())["checks"]["sip_upstream"]
     # Once those sessions end, the PBX takes connections again.
     await until(readiness, lambda check: check == "ok", "the PBX taking connections again")
+
+
+@pytest.mark.browser
+async def test_the_page_tells_the_agent_the_phone_system_is_full(full_asterisk, asterisk_stack, make_settings,
+                                                                 open_phone) -> None:
+    # wss, as agents reach chan_sip (its peers take no plain ws).
+    settings = Pbx(full_asterisk).settings(make_settings(asterisk_stack))
+    server = TestServer(create_app(settings), host="127.0.0.1", port=None)
+    await server.start_server()
+    try:
+        service = Service(settings, settings.turn_port, agents.agent_secret(asterisk_stack["AUTH_KEY_SECRET"]),
+                          server=server, new_username=POOL)
+        async with sessions(full_asterisk.ws_url, LIMIT):
+            a = await open_phone(service.url())
+            await until(lambda: a.text("#link-text"), lambda text: "the phone system is full" in text,
+                        "the page naming the full PBX")
+            assert await a.state() == "connecting"
+        await a.wait_state("registered", timeout=30)  # a place is free again: the next try gets in
+    finally:
+        await server.close()
