@@ -4,6 +4,7 @@ ringing an agent into a ConfBridge room as ViciDial does, answered by the page o
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
@@ -24,7 +25,7 @@ async def registered(pbx: Pbx, *phones: PhonePage) -> None:
     for phone in phones:
         await phone.wait_state("registered")
         name = await username_of(phone)
-        await until(lambda name=name: pbx.registered(name), bool, f"Asterisk holding {name}'s registration")
+        await until(functools.partial(pbx.registered, name), bool, f"Asterisk holding {name}'s registration")
 
 
 async def dial(a: PhonePage, number: str) -> None:

@@ -63,6 +63,9 @@ async def test_the_connection_past_sessionlimit_is_closed_as_upstream_full(full_
                                                                            make_settings, asterisk_stack) -> None:
     settings = make_settings({**asterisk_stack, "SIP_UPSTREAM": full_asterisk.ws_url})
     client = await aiohttp_client(create_app(settings))
+
+    async def readiness() -> str:
+        return (await (await client.get("/readyz")).json())["checks"]["sip_upstream"]
     mark = full_asterisk.log_file.stat().st_size
     async with sessions(full_asterisk.ws_url, LIMIT):
         # The agent's leg would be session LIMIT + 1: Asterisk closes it without an HTTP answer.
@@ -70,8 +73,7 @@ async def test_the_connection_past_sessionlimit_is_closed_as_upstream_full(full_
         async with client.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
             msg = await asyncio.wait_for(ws.receive(), 10)
             assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1013 and msg.extra == "upstream full"
-        readiness = await (await client.get("/readyz")).json()
-        assert "full" in readiness["checks"]["sip_upstream"]
+        assert "full" in await readiness()
 
         def logged() -> str:
             with open(full_asterisk.log_file, "rb") as f:
@@ -80,8 +82,6 @@ async def test_the_connection_past_sessionlimit_is_closed_as_upstream_full(full_
         await until(lambda: asyncio.to_thread(logged), lambda text: f"exceeded {LIMIT} sessions" in text,
                     "Asterisk logging the session limit")
 
-    async def readiness() -> str:
-        return (await (await client.get("/readyz")).json())["checks"]["sip_upstream"]
     # Once those sessions end, the PBX takes connections again.
     await until(readiness, lambda check: check == "ok", "the PBX taking connections again")
 
