@@ -219,6 +219,8 @@ class PhonePage:
     errors: list[str] = field(default_factory=list)
     keepalives: int = 0
     """CRLF keep-alives the page has sent (RFC 5626 pings over the WebSocket), over all its connections."""
+    keepalive_answers: int = 0
+    """Answers to those keep-alives (a bare CRLF, sent by the relay) the page has received, over all its connections."""
 
     def watch(self, ws: Any) -> None:
         self.websockets.append(ws.url)
@@ -226,7 +228,12 @@ class PhonePage:
         def sent(payload: str | bytes) -> None:
             if payload in ("\r\n\r\n", b"\r\n\r\n"):
                 self.keepalives += 1
+
+        def received(payload: str | bytes) -> None:
+            if payload in ("\r\n", b"\r\n"):
+                self.keepalive_answers += 1
         ws.on("framesent", sent)
+        ws.on("framereceived", received)
 
     async def state(self) -> str:
         return await self.page.evaluate("document.body.dataset.phoneState")
