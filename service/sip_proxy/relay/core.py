@@ -70,6 +70,7 @@ _LOGGED_CLOSES = frozenset((CloseCode.SESSION_EXPIRED, CloseCode.POLICY_VIOLATIO
 # Plain ints for the per-frame comparisons (an IntEnum member compares as fast, but is looked up slower).
 _TEXT, _BINARY, _CONTINUATION = int(Opcode.TEXT), int(Opcode.BINARY), int(Opcode.CONTINUATION)
 _CLOSE, _PING, _PONG = int(Opcode.CLOSE), int(Opcode.PING), int(Opcode.PONG)
+_KEEPALIVE_ANSWER_FRAME = encode(_TEXT, KEEPALIVE_ANSWER, mask=False)  # a server frame: unmasked, the same every time
 
 
 class Action(enum.Enum):
@@ -202,7 +203,7 @@ class RelayCore:
     def _browser_keepalive(self) -> None:
         """A CRLF keep-alive from the browser: answered here (never forwarded) once the PBX is known alive."""
         if self.upstream_heard:
-            self.browser.send(encode(_TEXT, KEEPALIVE_ANSWER, mask=False))
+            self.browser.send(_KEEPALIVE_ANSWER_FRAME)
         else:
             self._keepalive_owed = True
             self._ping_upstream()
@@ -213,7 +214,7 @@ class RelayCore:
         self._silent_checks = 0
         if self._keepalive_owed:
             self._keepalive_owed = False
-            self.browser.send(encode(_TEXT, KEEPALIVE_ANSWER, mask=False))
+            self.browser.send(_KEEPALIVE_ANSWER_FRAME)
 
     def finish(self, code: int, reason: bytes = b"") -> None:
         """Close both legs; the browser's gets `code`. The first call decides; later ones change nothing."""
