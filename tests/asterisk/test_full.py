@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlencode
 
@@ -15,8 +13,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from devstack import asterisk, procs
+from devstack import asterisk
 from service.app import create_app
+from tests.deploy.conftest import running
 from tests.sip_proxy.helpers import session_query
 from tests.webphone.conftest import Service, free_port, until
 from tools.sipload import agents
@@ -34,23 +33,9 @@ def full_asterisk(asterisk_stack, tmp_path) -> Iterator[asterisk.Instance]:
     inst = dataclasses.replace(asterisk.CHAN_SIP, name="asterisk-full", ws_port=free_port(), wss_port=free_port(),
                                sip_port=free_port(), rtp_ports=(32200, 32219), session_limit=LIMIT, state=tmp_path)
     asterisk.write_config(inst, asterisk_stack)
-    proc = subprocess.Popen(asterisk.command(inst), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not procs.port_open(asterisk.HOST, inst.ws_port):
-            assert proc.poll() is None, f"Asterisk exited at start-up; see {inst.log_file}"
-            assert time.monotonic() < deadline, "Asterisk did not listen within 60 s"
-            time.sleep(0.1)
+    with running(asterisk.command(inst), inst.ws_port, tmp_path / "asterisk-full.out"):
         asterisk.wait_fully_booted(inst)  # /ws exists once its modules are loaded, not when the port opens
         yield inst
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextlib.asynccontextmanager
