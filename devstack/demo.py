@@ -51,7 +51,8 @@ def announce_asterisk() -> None:
     cli = f"{asterisk_build.binary()} -C {inst.conf}"
     print(
         f"\nThe PBX is Asterisk 18 (chan_sip, {inst.wss_url}; log {inst.log_file}). Dial {asterisk.ECHO_NUMBER} for"
-        f" the echo, {baresip.PHONE_NUMBER} for the plain phone.\n"
+        f" the echo, {baresip.PHONE_NUMBER} for the plain SIP phone\n(baresip: it answers, plays a tone and records"
+        f" what it hears in {baresip.RECORDINGS}).\n"
         f"Ring agent {DEMO_AGENTS[0]} into conference 9600051 as ViciDial does (tick Auto-answer on the page first"
         " to have it answer by itself):\n"
         f'  {cli} -rx "channel originate SIP/{DEMO_AGENTS[0]} application ConfBridge 9600051"\n'
@@ -80,19 +81,20 @@ def announce(env: dict[str, str], *, asterisk: bool = False) -> dict[str, str]:
     )
     if upstream:
         announce_asterisk()
-    print(
-        f"\nPlain SIP phone (baresip over UDP, media bridged by rtpengine; it answers, plays a tone and records\n"
-        f"what it hears in {baresip.RECORDINGS}): dial {baresip.PHONE_NUMBER} from either webphone.\n"
-        f"The PBX calling an agent as Asterisk does (To = the agent's Contact), like ViciDial's login call:\n"
-        f"  {sys.executable} -m devstack pbx-call {DEMO_AGENTS[0]}",
-        flush=True,
-    )
+    else:
+        print(
+            f"\nPlain SIP phone (baresip over UDP, media bridged by rtpengine; it answers, plays a tone and records\n"
+            f"what it hears in {baresip.RECORDINGS}): dial {baresip.PHONE_NUMBER} from either webphone.\n"
+            f"The PBX calling an agent as Asterisk does (To = the agent's Contact), like ViciDial's login call:\n"
+            f"  {sys.executable} -m devstack pbx-call {DEMO_AGENTS[0]}",
+            flush=True,
+        )
     from . import agent_screen
 
     print(
         f"\nViciDial's agent screen (demo agent {agent_screen.DEMO_USER} logged in on phone"
         f" {agent_screen.DEMO_EXTENSION}; its webphone joins the conference {agent_screen.DEMO_CONFERENCE},"
-        f" answered by the plain phone):\n"
+        f" {'a ConfBridge room on Asterisk' if upstream else 'answered by the plain phone'}):\n"
         f"  {agent_screen.ORIGIN}/\n"
         f"Log the demo agent out of ViciDial (the phone in that screen stops within 45 s):\n"
         f"  {sys.executable} -m devstack vicidial-logout",
