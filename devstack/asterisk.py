@@ -18,7 +18,6 @@ from pathlib import Path
 from tools.sipload.agents import agent_password, agent_secret
 
 from . import asterisk_build, asterisk_certs, baresip, procs
-from .paths import STATE, short_run_dir
 
 HOST = "127.0.0.1"
 ECHO_NUMBER = "600"
@@ -26,7 +25,10 @@ DEMO_AGENTS = tuple(str(n) for n in range(1001, 1011))
 TEST_AGENTS = tuple(str(n) for n in range(7000, 7200))
 """Usernames the tests draw agents from (each peer must be configured in Asterisk)."""
 AGENT_PATTERN = "_[17]XXX"
-KEYS_DIR = STATE / "asterisk-keys"
+STACK_DIR = asterisk_build.cache_root() / "stack"
+"""The instances' config, logs, control sockets and certificates: one place per machine, as their ports are, so a
+checkout that finds them started by another reaches the same CLI, log and CA."""
+KEYS_DIR = STACK_DIR / "keys"
 # ViciDial's conference numbers: MeetMe-style rooms 86000xx, and ConfBridge rooms 96xxxxx whose agents dial
 # 2 + room (ViciDial's vici_agent_* profiles); one engine, ConfBridge, serves both.
 MEETME_PATTERN = "_86000XX"
@@ -45,7 +47,7 @@ class Instance:
     rtp_ports: tuple[int, int]
     session_limit: int = 100
     """http.conf `sessionlimit`: Asterisk's default, and so ViciDial's."""
-    state: Path = field(default=STATE)
+    state: Path = field(default=STACK_DIR)
 
     @property
     def dir(self) -> Path:
@@ -61,7 +63,7 @@ class Instance:
 
     @property
     def run_dir(self) -> Path:
-        return short_run_dir(self.name) if self.state == STATE else self.dir / "run"
+        return self.dir / "run"
 
     @property
     def ws_url(self) -> str:
