@@ -22,8 +22,9 @@ from . import asterisk_build, asterisk_certs, baresip, procs
 HOST = "127.0.0.1"
 ECHO_NUMBER = "600"
 DEMO_AGENTS = tuple(str(n) for n in range(1001, 1011))
-TEST_AGENTS = tuple(str(n) for n in range(7000, 7200))
-"""Usernames the tests draw agents from (each peer must be configured in Asterisk)."""
+TEST_AGENTS = tuple(str(n) for n in range(7000, 8000))
+"""Usernames the tests draw agents from at random (each must be configured in Asterisk): enough that test runs
+of several checkouts on the one machine-wide Asterisk seldom draw the same agent at the same time."""
 AGENT_PATTERN = "_[17]XXX"
 STACK_DIR = asterisk_build.cache_root() / "stack"
 """The instances' config, logs, control sockets and certificates: one place per machine, as their ports are, so a

@@ -19,7 +19,7 @@ def sections(text: str) -> list[str]:
 def test_chan_sip_has_a_peer_per_agent_on_the_webrtc_template_with_the_derived_password(tmp_path) -> None:
     keys = asterisk_certs.paths(tmp_path)
     conf = asterisk.sip_conf(asterisk.CHAN_SIP, SECRET, keys)
-    assert "[webphone](!)" in conf and "[1001](webphone)" in conf and "[7199](webphone)" in conf
+    assert "[webphone](!)" in conf and "[1001](webphone)" in conf and "[7999](webphone)" in conf
     peer = conf.split("[1001](webphone)\n")[1].split("\n[")[0]
     assert f"secret = {agent_password(SECRET, '1001')}" in peer
     template = conf.split("[webphone](!)\n")[1].split("\n[")[0]
