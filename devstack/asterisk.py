@@ -253,7 +253,7 @@ def write_config(inst: Instance, env: dict[str, str], build: Path | None = None)
         (inst.dir / sub).mkdir(parents=True, exist_ok=True)
     inst.run_dir.mkdir(parents=True, exist_ok=True)
     files = {
-        "asterisk.conf": asterisk_conf(inst, build or asterisk_build.prefix()),
+        "asterisk.conf": asterisk_conf(inst, build or asterisk_build.prefix().resolve()),
         "modules.conf": modules_conf(inst), "logger.conf": logger_conf(), "http.conf": http_conf(inst, keys),
         "rtp.conf": rtp_conf(inst, interface_addresses()), "confbridge.conf": confbridge_conf(),
         "extensions.conf": extensions_conf(inst), "musiconhold.conf": "[general]\n",
