@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from devstack import asterisk
-from tests.webphone.conftest import growth, until
-from tests.webphone.test_reconnect import WATCH, call_between, hang_up_reaches, link_down, refreshed, survived
+from tests.webphone.conftest import growth, hang_up_reaches, until
+from tests.webphone.test_reconnect import WATCH, call_between, link_down, refreshed, survived
 
 from .conftest import Pbx
 from .test_calls import dial, hears, registered, username_of
