@@ -18,6 +18,8 @@ from tests.webphone.conftest import (  # noqa: F401 - fixtures used by the tests
     Service,
     ServiceProcess,
     browser,
+    firefox,
+    open_page,
     open_phone,
 )
 from tools.sipload import agents
