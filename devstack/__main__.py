@@ -11,6 +11,8 @@ import sys
 from service.config import DatabaseConfig
 
 from . import (
+    asterisk,
+    asterisk_build,
     baresip,
     baresip_control,
     cluster,
@@ -59,6 +61,7 @@ def up(*, browser: bool = False, bench_tools: bool = False, deploy_tools: bool =
         except Exception as exc:  # noqa: BLE001 - any failure to start is reported as one line
             sys.exit(f"devstack: {name} failed to start: {exc}")
         print(f"devstack: {name} {'started' if started else 'already running'}", flush=True)
+    start_asterisk(env)
     try:
         cluster.ensure_demo_rows(db, env)
     except Exception as exc:  # noqa: BLE001 - any failure is reported as one line
@@ -67,7 +70,26 @@ def up(*, browser: bool = False, bench_tools: bool = False, deploy_tools: bool =
     return env
 
 
+def start_asterisk(env: dict[str, str]) -> bool:
+    """Build Asterisk once and start its two instances, if the sources are beside the clone; True if it runs."""
+    reason = asterisk_build.missing_reason()
+    if reason is not None:
+        print(f"devstack: {reason}: the PBX stays Kamailio alone (the Asterisk tests are skipped)", flush=True)
+        return False
+    try:
+        asterisk_build.ensure_built()
+        for inst in asterisk.INSTANCES:
+            started = asterisk.start(env, inst)
+            print(f"devstack: {inst.name} {'started' if started else 'already running'}", flush=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to build or start is reported as one line
+        sys.exit(f"devstack: Asterisk failed to build or start: {exc}")
+    return True
+
+
 def down() -> None:
+    for inst in asterisk.INSTANCES:
+        if asterisk.stop(inst):
+            print(f"devstack: {inst.name} stopped", flush=True)
     for name, stop in (("baresip", baresip.stop), ("coturn", coturn.stop), (cluster.NAME, cluster.stop),
                        ("kamailio", kamailio.stop), ("rtpengine", rtpengine.stop), ("mariadb", mariadb.stop)):
         if stop():
@@ -75,7 +97,8 @@ def down() -> None:
 
 
 def status() -> int:
-    for name in ("mariadb", "rtpengine", "kamailio", cluster.NAME, "coturn", "baresip"):
+    for name in ("mariadb", "rtpengine", "kamailio", cluster.NAME, "coturn", "baresip",
+                 *(inst.name for inst in asterisk.INSTANCES)):
         pid = procs.pid_of(name)
         print(f"{name}: {f'running, pid {pid}' if pid else 'not started by devstack'}")
     return 0
@@ -86,7 +109,8 @@ def run() -> int:
     env = up()
     from . import demo
 
-    service_env = {**demo.announce(env), **coturn.cli_env(env)}
+    with_asterisk = asterisk_build.missing_reason() is None and asterisk_build.built()
+    service_env = {**demo.announce(env, asterisk=with_asterisk), **coturn.cli_env(env)}
     # ViciDial's agent screen, on an origin of its own, framing the demo agent's webphone (README).
     screen = subprocess.Popen([sys.executable, "-m", "devstack", "agent-screen"], env={**os.environ, **env})
     proc = subprocess.Popen([sys.executable, "-m", "service", "serve"], env={**os.environ, **service_env})

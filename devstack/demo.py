@@ -11,6 +11,8 @@ from service.config import load_settings
 from service.sip_proxy.links import webphone_url
 from tools.sipload.agents import agent_password, agent_secret
 
+from . import baresip, kamailio
+
 DEMO_AGENTS = ("1001", "1002")
 DEMO_HOURS = 12
 
@@ -31,8 +33,38 @@ def webphone_urls(env: dict[str, str], base: str) -> list[str]:
     ]
 
 
-def announce(env: dict[str, str]) -> dict[str, str]:
-    """Print the demo's URLs and curl; return the environment the service should run with."""
+def asterisk_upstream(env: dict[str, str]) -> dict[str, str]:
+    """The service's settings for the stack's chan_sip Asterisk (wss, its private CA, chain-only checks), unless
+    SIP_UPSTREAM names something else than the stack's Kamailio (then that choice stands)."""
+    from . import asterisk, asterisk_certs
+
+    if env.get("SIP_UPSTREAM", kamailio.DEFAULT_URL).rstrip("/") != kamailio.DEFAULT_URL:
+        return {}
+    return {"SIP_UPSTREAM": asterisk.CHAN_SIP.wss_url, "SIP_UPSTREAM_TLS_VERIFY": "chain",
+            "SIP_UPSTREAM_CA_FILE": str(asterisk_certs.paths(asterisk.KEYS_DIR).ca)}
+
+
+def announce_asterisk() -> None:
+    from . import asterisk, asterisk_build
+
+    inst = asterisk.CHAN_SIP
+    cli = f"{asterisk_build.binary()} -C {inst.conf}"
+    print(
+        f"\nThe PBX is Asterisk 18 (chan_sip, {inst.wss_url}; log {inst.log_file}). Dial {asterisk.ECHO_NUMBER} for"
+        f" the echo, {baresip.PHONE_NUMBER} for the plain SIP phone\n(baresip: it answers, plays a tone and records"
+        f" what it hears in {baresip.RECORDINGS}).\n"
+        f"Ring agent {DEMO_AGENTS[0]} into conference 9600051 as ViciDial does (tick Auto-answer on the page first"
+        " to have it answer by itself):\n"
+        f'  {cli} -rx "channel originate SIP/{DEMO_AGENTS[0]} application ConfBridge 9600051"\n'
+        f"  (a second agent joins by dialling 29600051; `{cli} -r` opens Asterisk's console)",
+        flush=True,
+    )
+
+
+def announce(env: dict[str, str], *, asterisk: bool = False) -> dict[str, str]:
+    """Print the demo's URLs and curl; return the environment the service should run with (its upstream the
+    stack's chan_sip Asterisk if `asterisk`)."""
+    upstream = asterisk_upstream(env) if asterisk else {}
     key = secrets.token_urlsafe(32)
     entry = f"make-run:{hashlib.sha256(key.encode()).hexdigest()}"
     keys = ",".join(k for k in (env.get("ARCHIVE_API_KEYS", ""), entry) if k)
@@ -47,21 +79,22 @@ def announce(env: dict[str, str]) -> dict[str, str]:
         f"  {second}",
         flush=True,
     )
-    from . import baresip
-
-    print(
-        f"\nPlain SIP phone (baresip over UDP, media bridged by rtpengine; it answers, plays a tone and records\n"
-        f"what it hears in {baresip.RECORDINGS}): dial {baresip.PHONE_NUMBER} from either webphone.\n"
-        f"The PBX calling an agent as Asterisk does (To = the agent's Contact), like ViciDial's login call:\n"
-        f"  {sys.executable} -m devstack pbx-call {DEMO_AGENTS[0]}",
-        flush=True,
-    )
+    if upstream:
+        announce_asterisk()
+    else:
+        print(
+            f"\nPlain SIP phone (baresip over UDP, media bridged by rtpengine; it answers, plays a tone and records\n"
+            f"what it hears in {baresip.RECORDINGS}): dial {baresip.PHONE_NUMBER} from either webphone.\n"
+            f"The PBX calling an agent as Asterisk does (To = the agent's Contact), like ViciDial's login call:\n"
+            f"  {sys.executable} -m devstack pbx-call {DEMO_AGENTS[0]}",
+            flush=True,
+        )
     from . import agent_screen
 
     print(
         f"\nViciDial's agent screen (demo agent {agent_screen.DEMO_USER} logged in on phone"
         f" {agent_screen.DEMO_EXTENSION}; its webphone joins the conference {agent_screen.DEMO_CONFERENCE},"
-        f" answered by the plain phone):\n"
+        f" {'a ConfBridge room on Asterisk' if upstream else 'answered by the plain phone'}):\n"
         f"  {agent_screen.ORIGIN}/\n"
         f"Log the demo agent out of ViciDial (the phone in that screen stops within 45 s):\n"
         f"  {sys.executable} -m devstack vicidial-logout",
@@ -80,4 +113,4 @@ def announce(env: dict[str, str]) -> dict[str, str]:
         flush=True,
     )
     origins = ",".join(o for o in (env.get("ALLOWED_ORIGINS", ""), agent_screen.ORIGIN) if o)
-    return {"ARCHIVE_API_KEYS": keys, "VICIDIAL_WEBPHONE": "on", "ALLOWED_ORIGINS": origins}
+    return {"ARCHIVE_API_KEYS": keys, "VICIDIAL_WEBPHONE": "on", "ALLOWED_ORIGINS": origins, **upstream}

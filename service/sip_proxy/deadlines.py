@@ -52,6 +52,10 @@ class Deadlines:
             self._arm()
         return entry
 
+    def after(self, delay: float, callback: Callable[[], object]) -> Entry:
+        """Call `callback` `delay` seconds from now (on this instance's clock); a handle for `cancel`."""
+        return self.add(self._clock() + delay, callback)
+
     def cancel(self, entry: Entry) -> None:
         if entry[2] is None:
             return

@@ -19,6 +19,33 @@ class HandshakeError(Exception):
     """The server did not accept the WebSocket (or not with the `sip` subprotocol)."""
 
 
+class UpstreamFull(HandshakeError):
+    """The server took the connection (TCP, and TLS for wss://) and closed it without a byte of HTTP answer.
+
+    That is how Asterisk's HTTP server turns away a connection over its `http.conf` `sessionlimit`: a PBX that
+    is up but full, as opposed to one that refuses the connection or never answers (down).
+    """
+
+
+FULL = "the PBX closed the connection without answering the WebSocket handshake: it is full (Asterisk's sessionlimit)"
+
+
+def closed_during_handshake(received: bytes) -> HandshakeError:
+    """The error for a connection closed before the response head ended, `received` being what came of it."""
+    if not received:
+        return UpstreamFull(FULL)
+    return HandshakeError("connection closed during the WebSocket handshake")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The sip_relay_upstream_failures reason of a failed upstream open: `full`, `refused` or `unreachable`."""
+    if isinstance(exc, UpstreamFull):
+        return "full"
+    if isinstance(exc, HandshakeError):
+        return "refused"
+    return "unreachable"
+
+
 def new_key() -> str:
     return base64.b64encode(os.urandom(16)).decode("ascii")
 

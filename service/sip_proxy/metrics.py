@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from .stats import RelayStats
+from .stats import UPSTREAM_FAILURES, RelayStats
 
 
 class RelayCollector:
@@ -40,6 +40,12 @@ class RelayCollector:
         for close_code, n in sorted(s.closes.items()):
             closes.add_metric([str(close_code)], n)
         yield closes
+        failures = CounterMetricFamily(
+            "sip_relay_upstream_failures", "PBX legs that could not be opened or were lost, by reason",
+            labels=["reason"])
+        for reason in UPSTREAM_FAILURES:
+            failures.add_metric([reason], s.upstream_failures.get(reason, 0))
+        yield failures
         yield CounterMetricFamily("sip_relay_sessions", "Relay sessions opened", value=s.sessions_total)
         yield GaugeMetricFamily("sip_relay_sessions_active", "Relay sessions open now", value=self.active())
         yield CounterMetricFamily("turn_credentials_issued", "TURN credentials issued", value=s.turn_issued)

@@ -100,14 +100,17 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
     upstream = await open_upstream(UpstreamTarget.for_url(url, app[UPSTREAM_TLS]), request.remote)
     transport = request.transport
     if transport is None or transport.is_closing():  # the browser left while the PBX was being reached
-        if upstream is not None:
+        if not isinstance(upstream, str):
             upstream.abort()
         # Nobody reads the answer; nginx's "client closed request" code says so in the access log.
         return web.Response(status=499, reason="Client Closed Request")
-    if upstream is None:
+    if isinstance(upstream, str):
         await browser.prepare(request)
+        stats.upstream_failure(upstream)
         stats.close(CloseCode.TRY_AGAIN_LATER)
-        await browser.close(code=CloseCode.TRY_AGAIN_LATER, message=b"upstream unavailable")
+        # Full (Asterisk's sessionlimit) and down both mean "try again later"; the reason tells them apart.
+        reason = b"upstream full" if upstream == "full" else b"upstream unavailable"
+        await browser.close(code=CloseCode.TRY_AGAIN_LATER, message=reason)
         return browser
 
     relay = Relay(session, stats, upstream, app[DIALOGS].agent(session.customer_id, session.username))

@@ -10,7 +10,14 @@ import asyncio
 import ssl
 from urllib.parse import urlsplit
 
-from .handshake import MAX_RESPONSE_HEAD, HandshakeError, check_response, new_key, request_bytes
+from .handshake import (
+    MAX_RESPONSE_HEAD,
+    HandshakeError,
+    check_response,
+    closed_during_handshake,
+    new_key,
+    request_bytes,
+)
 from .upstream_tls import describe_failure
 from .wsframe import CloseCode, Opcode, close_payload, encode
 
@@ -29,14 +36,17 @@ async def probe(url: str, tls: ssl.SSLContext | None, timeout: float = PROBE_TIM
                 parts.hostname, port, ssl=tls if parts.scheme == "wss" else None, limit=MAX_RESPONSE_HEAD)
             key = new_key()
             writer.write(request_bytes(url, key))
-            head = await reader.readuntil(b"\r\n\r\n")
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except ConnectionResetError:  # connected, then reset unread: nothing came back either
+                raise asyncio.IncompleteReadError(b"", None) from None
             check_response(head[:-4], key)
             writer.write(encode(Opcode.CLOSE, close_payload(CloseCode.NORMAL), mask=True))
             await writer.drain()
     except HandshakeError as exc:
         return f"{where}: {exc}"
-    except asyncio.IncompleteReadError:
-        return f"{where}: connection closed during the WebSocket handshake"
+    except asyncio.IncompleteReadError as exc:
+        return f"{where}: {closed_during_handshake(exc.partial)}"
     except asyncio.LimitOverrunError:
         return f"{where}: response head too long"
     except (OSError, TimeoutError) as exc:

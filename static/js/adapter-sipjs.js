@@ -160,3 +160,22 @@ export function reinvite(session, { iceRestart = false, timeoutMs = 10000 } = {}
     if (!session.pendingReinvite) resolve({ ok: false, code: null });
   });
 }
+
+/**
+ * Who an incoming call says it is from, best first: the From header (InviteServerContext.remoteIdentity), then
+ * P-Asserted-Identity (parsed by SIP.js into `assertedIdentity`) and Remote-Party-ID (read here with SIP.js's
+ * name-addr grammar). Asterisk puts "Anonymous" <sip:anonymous@anonymous.invalid> in From when the caller id
+ * is restricted or unset, and may still name the caller in the other two. Each {user, displayName, host}.
+ */
+export function callerIdentities(SIP, session) {
+  const out = [];
+  const add = (nameAddr) => {
+    if (nameAddr?.uri) out.push({ user: nameAddr.uri.user ?? "", displayName: nameAddr.displayName ?? "", host: nameAddr.uri.host ?? "" });
+  };
+  add(session.remoteIdentity);
+  add(session.assertedIdentity);
+  const rpid = session.request?.getHeader?.("Remote-Party-ID");
+  if (rpid) add(SIP.Grammar.nameAddrHeaderParse(rpid));
+  return out;
+}
+

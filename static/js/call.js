@@ -39,6 +39,28 @@ export function refreshDelay(attempt, direction, random = Math.random) {
   return placed ? 2100 + random() * 1900 : random() * 2000;
 }
 
+// A refresh after a reconnect must be answered within REFRESH_BUDGET_MS of its start, in at most
+// REFRESH_MAX_ATTEMPTS re-INVITEs; otherwise the call ends as "Connection lost". A far end that keeps a
+// half-dead dialog (chan_sip after its BYE failed: no answer to the first re-INVITE, 491 to every later one)
+// would otherwise hold the agent in a dead call for as long as the retries go on.
+export const REFRESH_BUDGET_MS = 12000;
+export const REFRESH_MAX_ATTEMPTS = 5;
+const REINVITE_TIMEOUT_MS = 6000; // one re-INVITE without any answer; over a WebSocket a live dialog answers in ms
+const MIN_REINVITE_MS = 1000; // less time than this left is not worth another re-INVITE
+
+/**
+ * The next refresh attempt `attempt` (0-based), `elapsedMs` after the refresh began: {wait, timeoutMs} (how long
+ * to wait before the re-INVITE, how long it may go unanswered), or null: give up, attempts or time are spent.
+ * Pure.
+ */
+export function refreshPlan(attempt, elapsedMs, direction, random = Math.random) {
+  if (attempt >= REFRESH_MAX_ATTEMPTS) return null;
+  const wait = refreshDelay(attempt, direction, random);
+  const left = REFRESH_BUDGET_MS - elapsedMs - wait;
+  if (left < MIN_REINVITE_MS) return null;
+  return { wait, timeoutMs: Math.min(REINVITE_TIMEOUT_MS, left) };
+}
+
 /**
  * What to do with the answer to the re-INVITE that refreshes a dialog after a reconnect. Pure.
  * "refreshed": done; "gone": the far end has no such dialog any more (481, or 404/410 from a proxy that lost
@@ -161,7 +183,8 @@ export class Call extends EventTarget {
    * `disconnected` when ICE consent checks go unanswered (a few seconds) and `failed` later (Chromium fires no
    * iceConnectionFailed that SIP.js would pass on). `failed`, or `disconnected` for MEDIA_LOST_MS, ends the
    * call, while the signalling link is up; with the link down the call is kept for the ICE restart that the
-   * dialog refresh brings (see refresh()).
+   * dialog refresh brings (see refresh()). The check goes on during the refresh, with MEDIA_LOST_MS for the
+   * restart to bring the path back even from `failed`; a path still dead then ends the call as "Connection lost".
    */
   watchMedia() {
     const pc = peerConnectionOf(this.session);
@@ -179,8 +202,8 @@ export class Call extends EventTarget {
       this.mediaTimer = null;
       return;
     }
-    if (!this.linkUp || this.refreshing) return; // the refresh restarts ICE, then this is checked again
-    if (state === "failed") {
+    if (!this.linkUp) return; // the refresh after the reconnect restarts ICE and checks again
+    if (state === "failed" && !this.refreshing) {
       this.mediaLost();
     } else if (this.mediaTimer === null) {
       this.log.warn(`the call's media path is ${state}: ending the call unless it recovers within ${MEDIA_LOST_MS / 1000} s`);
@@ -193,6 +216,11 @@ export class Call extends EventTarget {
 
   mediaLost() {
     if (this.state !== "in-call") return;
+    if (this.refreshing) {
+      this.log.warn("no audio came through while the call was being refreshed: ending it");
+      this.lost();
+      return;
+    }
     this.notice("call", "warn", `The call with ${this.peer} was lost: no audio came through (the other side stopped answering).`, "after-call");
     this.end("Media lost");
   }
@@ -204,40 +232,49 @@ export class Call extends EventTarget {
       clearTimeout(this.mediaTimer);
       this.mediaTimer = null;
       this.refreshRun++; // a refresh still running stops; the next registration starts a new one
-    } else {
-      this.checkMedia();
     }
+    // Back up: the phone refreshes the call at once, and the refresh checks the media path.
   }
 
   /**
    * After a reconnect: re-INVITE over the new connection, so the far end (and every proxy) sends its next
    * requests there (the re-INVITE is a target refresh carrying our Contact over the new transport), with an ICE
-   * restart when the media path has failed. Retries until it is answered or the link goes down again; a dialog
-   * the far end no longer knows ends the call as "Connection lost". Resolves with the outcome.
+   * restart when the media path has failed. Retries (see refreshPlan) until answered, the link goes down again,
+   * or attempts or time run out; a dialog the far end no longer knows (481), or no usable answer in time, ends
+   * the call as "Connection lost". Resolves with the outcome: "refreshed", "gone", "unanswered" or "stopped".
    */
   refresh() {
     if (this.state !== "in-call") return Promise.resolve("none");
     const run = ++this.refreshRun;
+    const began = Date.now();
+    const stopped = () => run !== this.refreshRun || this.state !== "in-call";
     const attempt = async () => {
-      for (let n = 1; ; n++) {
-        const wait = refreshDelay(n - 1, this.direction);
-        if (wait > 0) await new Promise((resolve) => { setTimeout(resolve, wait); });
-        if (run !== this.refreshRun || this.state !== "in-call") return "stopped";
+      let last = null;
+      for (let n = 0; ; n++) {
+        const plan = refreshPlan(n, Date.now() - began, this.direction);
+        if (plan === null) {
+          this.log.warn(`no usable answer to ${n} refresh re-INVITEs in ${((Date.now() - began) / 1000).toFixed(1)} s `
+            + `(last: ${last ?? "none"}): ending the call`);
+          this.lost();
+          return "unanswered";
+        }
+        if (plan.wait > 0) await new Promise((resolve) => { setTimeout(resolve, plan.wait); });
+        if (stopped()) return "stopped";
         const iceRestart = mediaPathFailed(peerConnectionOf(this.session)?.connectionState);
-        this.log.info(`refreshing the call over the new connection (re-INVITE${iceRestart ? " with ICE restart" : ""}, attempt ${n})`);
-        const answer = await reinvite(this.session, { iceRestart });
+        this.log.info(`refreshing the call over the new connection (re-INVITE${iceRestart ? " with ICE restart" : ""}, attempt ${n + 1})`);
+        const answer = await reinvite(this.session, { iceRestart, timeoutMs: plan.timeoutMs });
         const outcome = refreshOutcome(answer);
-        if (run !== this.refreshRun || this.state !== "in-call") return "stopped";
+        if (stopped()) return "stopped";
         if (outcome === "refreshed") {
           this.log.info("call refreshed over the new connection");
           return outcome;
         }
         if (outcome === "gone") {
           this.log.warn(`the other side no longer knows this call (${answer.code}): ending it`);
-          this.notice("call", "warn", `The call with ${this.peer} could not be restored after the connection was lost.`, "after-call");
-          this.end("Connection lost");
+          this.lost();
           return outcome;
         }
+        last = answer.code;
         this.log.info(`refresh not answered (${answer.code ?? "not sent"}): trying again`);
       }
     };
@@ -246,7 +283,15 @@ export class Call extends EventTarget {
       this.checkMedia();
     });
     this.refreshing = running;
+    this.checkMedia(); // the dead-media check runs during the refresh too
     return running;
+  }
+
+  /** The call could not be carried over the new connection: end it as "Connection lost", and say so. */
+  lost() {
+    if (this.state !== "in-call") return;
+    this.notice("call", "warn", `The call with ${this.peer} could not be restored after the connection was lost.`, "after-call");
+    this.end("Connection lost");
   }
 
   onTerminated(cause) {

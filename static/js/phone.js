@@ -5,7 +5,7 @@
 
 import { Call, endNotice } from "./call.js";
 import { PhoneError } from "./errors.js";
-import { checkSipJs, sdhFactory } from "./adapter-sipjs.js";
+import { callerIdentities, checkSipJs, sdhFactory } from "./adapter-sipjs.js";
 import {
   SessionCheck, canNegotiateRtcpMux, cannotAnswer, iceSettings, newRtcConfiguration, rtcConfigurationFor,
   sessionUrls,
@@ -36,7 +36,8 @@ export const EVENTS = [
   "expiring", // {at, minutes}: the session ends soon
   "quality", // {mos, loss, jitter_ms, rtt_ms, call}: every 5 s during a call
   "link", // {up}: the signalling link went down or came back (a call stays up meanwhile)
-  "refreshed", // {outcome}: a call was refreshed over a new connection ("refreshed"), or found gone ("gone")
+  "refreshed", // {outcome}: a call was refreshed over a new connection ("refreshed"), or found gone ("gone"), or
+  // got no usable answer in time ("unanswered"); the last two end it as "Connection lost"
   "autoplay-blocked",
 ];
 
@@ -46,6 +47,36 @@ const EXPIRY_WARNING_MS = 5 * 60 * 1000;
 // once a TURN relay candidate is in).
 const ICE_GATHERING_TIMEOUT_MS = 2000;
 const KEEPALIVE_S = 30;
+const KEEPALIVE_ANSWER_S = 10;
+
+/**
+ * The CRLF keep-alive's interval and how long its answer may take, in seconds (SIP.js takes whole seconds):
+ * 30 and 10. The relay answers the keep-alive itself once the PBX's leg has shown it is alive, so a PBX that
+ * ignores keep-alives (Asterisk) tears nothing down. Test hook: `window.webphoneKeepAliveS`, a whole number of
+ * seconds under 30 set before the page loads (Playwright's add_init_script), shortens the interval so a test
+ * can watch many keep-alives quickly; the answer then may take as long as the interval, at most 10 s. Pure.
+ */
+export function keepAliveSettings(override = undefined) {
+  const seconds = Number(override);
+  if (Number.isInteger(seconds) && seconds >= 1 && seconds < KEEPALIVE_S) {
+    return { interval: seconds, debounce: Math.min(KEEPALIVE_ANSWER_S, seconds) };
+  }
+  return { interval: KEEPALIVE_S, debounce: KEEPALIVE_ANSWER_S };
+}
+
+/**
+ * Why the signalling connection closed, in the agent's words, from the WebSocket close the relay sent (its
+ * close-code table in the README): 1013 with `upstream full` is a phone system at its connection limit, other
+ * 1013s one that is down or stopped answering. Pure.
+ */
+export function closeReason(event) {
+  if (event?.code === 1013) {
+    if (event.reason === "upstream full") return "the phone system is full: it takes no more phones right now";
+    if (event.reason === "upstream not responding") return "the phone system stopped answering";
+    return "the phone system is unavailable";
+  }
+  return "connection closed";
+}
 const EXPIRY_LEAD_MS = 2000;
 const MAX_TIMEOUT = 2 ** 31 - 1;
 const DIALABLE = /^[A-Za-z0-9*#+._~-]{1,64}$/;
@@ -55,6 +86,30 @@ export function normalizeNumber(text) {
   const raw = String(text ?? "").trim();
   const compact = /^[+\d\s().-]+$/.test(raw) ? raw.replace(/[\s().-]/g, "") : raw;
   return DIALABLE.test(compact) ? compact : null;
+}
+
+const ANONYMOUS = /^(anonymous|unknown|restricted|unavailable)$/i;
+
+/**
+ * The caller of an incoming call as shown, {from, displayName}, from its identities best first (see
+ * callerIdentities): the first number and the first name that are not "anonymous" (Asterisk's
+ * `"Anonymous" <sip:anonymous@anonymous.invalid>`), wherever each came from; "Anonymous" only when none of
+ * them names anyone ("unknown" when there is nothing at all). Pure.
+ */
+export function callerOf(identities) {
+  const named = (text) => Boolean(text) && !ANONYMOUS.test(String(text).trim());
+  let from = "";
+  let displayName = "";
+  for (const { user, displayName: name, host } of identities) {
+    if (!from && named(user) && host !== "anonymous.invalid") from = user;
+    if (!displayName && named(name)) displayName = name;
+  }
+  if (!from && !displayName) {
+    const first = identities[0];
+    return { from: first && (first.user || first.displayName) ? "Anonymous" : "unknown", displayName: "" };
+  }
+  const shown = from || displayName;
+  return { from: shown, displayName: displayName === shown ? "" : displayName };
 }
 
 /** The media constraints of a call: audio only (SIP.js 0.15's default asks for video too), on `micId`. Pure. */
@@ -198,11 +253,16 @@ export class Phone extends EventTarget {
 
   createUa() {
     const { SIP } = this;
+    const keepAlive = keepAliveSettings(window.webphoneKeepAliveS);
     const ua = new SIP.UA({
       uri: `sip:${this.params.username}@${this.domain}`,
       authorizationUser: this.params.username,
       password: this.params.password,
       displayName: this.params.username,
+      // The Contact's user is the agent's username (SIP.js makes up a random one): Asterisk's `sip show peers`
+      // then lists 1001/1001. Its host stays SIP.js's made-up `<random>.invalid` (RFC 7118): the relay's
+      // identity rules recognise an agent's own Contact after a reconnect by that `.invalid` host.
+      contactName: this.params.username,
       register: true,
       registerOptions: { expires: REGISTER_EXPIRES },
       autostart: false,
@@ -214,8 +274,8 @@ export class Phone extends EventTarget {
         // SIP.js's own retries stop after a few tries; the watchdog owns reconnection instead.
         maxReconnectionAttempts: 0,
         // CRLF pings (RFC 5626) find a dead path that never closes; see onKeepAliveTimeout.
-        keepAliveInterval: KEEPALIVE_S,
-        keepAliveDebounce: 10,
+        keepAliveInterval: keepAlive.interval,
+        keepAliveDebounce: keepAlive.debounce,
       },
       sessionDescriptionHandlerFactoryOptions: this.sdhOptions,
       // Offers without rtcp-mux are answered with rtcpMuxPolicy "negotiate" where the browser still has it.
@@ -267,7 +327,7 @@ export class Phone extends EventTarget {
     if (call?.state !== "in-call") return;
     call.refresh().then((outcome) => {
       if (outcome === "refreshed") performance.mark("webphone:refreshed"); // User Timing, for bench/webphone.py
-      if (outcome === "refreshed" || outcome === "gone") this.emit("refreshed", { outcome });
+      if (outcome !== "stopped" && outcome !== "none") this.emit("refreshed", { outcome });
     });
   }
 
@@ -314,7 +374,7 @@ export class Phone extends EventTarget {
     }
     if (event) this.log.warn(`signalling connection closed (code ${event.code}${event.reason ? `, ${event.reason}` : ""})`);
     this.setConnection(this.everRegistered ? "reconnecting" : "connecting");
-    this.watchdog.failed("connection closed");
+    this.watchdog.failed(closeReason(event));
   }
 
   /** No answer to a CRLF ping: the path is dead even if the socket says open. Drop it and reconnect. */
@@ -467,8 +527,7 @@ export class Phone extends EventTarget {
   }
 
   onInvite(session) {
-    const from = session.remoteIdentity?.uri?.user || "unknown";
-    const displayName = session.remoteIdentity?.displayName || "";
+    const { from, displayName } = callerOf(callerIdentities(this.SIP, session));
     if (this.finished) {
       session.reject({ statusCode: 480 });
       return;

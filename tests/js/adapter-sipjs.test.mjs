@@ -73,3 +73,23 @@ test("the SDH factory passes an incoming offer's own configuration, and leaves e
   assert.equal(built[2], options);
   assert.equal(shared.rtcpMuxPolicy, "require");
 });
+
+test("an incoming call's identities: From, then P-Asserted-Identity, then Remote-Party-ID", async () => {
+  const { callerIdentities } = await import("../../static/js/adapter-sipjs.js");
+  const SIP = createRequire(import.meta.url)("sip.js");
+  const parse = (text) => SIP.Grammar.nameAddrHeaderParse(text);
+  const headers = { "Remote-Party-ID": '"VDAD" <sip:8600051@10.0.0.1>;party=calling;privacy=off;screen=no' };
+  const session = {
+    remoteIdentity: parse('"Anonymous" <sip:anonymous@anonymous.invalid>'),
+    assertedIdentity: parse("<sip:8600052@10.0.0.1>"),
+    request: { getHeader: (name) => headers[name] },
+  };
+  assert.deepEqual(callerIdentities(SIP, session), [
+    { user: "anonymous", displayName: "Anonymous", host: "anonymous.invalid" },
+    { user: "8600052", displayName: "", host: "10.0.0.1" },
+    { user: "8600051", displayName: "VDAD", host: "10.0.0.1" },
+  ]);
+  delete headers["Remote-Party-ID"];
+  session.assertedIdentity = undefined;
+  assert.equal(callerIdentities(SIP, session).length, 1);
+});

@@ -196,3 +196,117 @@ test("failed and disconnected media paths need an ICE restart; new, connecting a
   assert.deepEqual(["new", "connecting", "connected", "disconnected", "failed", "closed"].map(mediaPathFailed),
     [false, false, false, true, true, false]);
 });
+
+test("a refresh gets at most REFRESH_MAX_ATTEMPTS re-INVITEs within REFRESH_BUDGET_MS, each bounded", async () => {
+  const { refreshPlan, REFRESH_BUDGET_MS, REFRESH_MAX_ATTEMPTS } = await import("../../static/js/call.js");
+  assert.deepEqual(refreshPlan(0, 0, "incoming"), { wait: 0, timeoutMs: 6000 });
+  assert.deepEqual(refreshPlan(0, 0, "outgoing"), { wait: 1000, timeoutMs: 6000 });
+  assert.deepEqual(refreshPlan(1, 8000, "incoming", () => 0.5), { wait: 1000, timeoutMs: 3000 });
+  assert.equal(refreshPlan(REFRESH_MAX_ATTEMPTS, 0, "incoming"), null);
+  assert.equal(refreshPlan(2, REFRESH_BUDGET_MS - 500, "incoming", () => 0), null);
+  assert.equal(refreshPlan(1, 8000, "outgoing", () => 0.999), null); // its back-off would leave under 1 s
+  for (let n = 0; n < REFRESH_MAX_ATTEMPTS; n++) {
+    for (const elapsed of [0, 3000, 9000]) {
+      const plan = refreshPlan(n, elapsed, "outgoing", () => 0.5);
+      if (plan) assert.ok(elapsed + plan.wait + plan.timeoutMs <= REFRESH_BUDGET_MS, `${n} ${elapsed}`);
+    }
+  }
+});
+
+/** A far end for re-INVITEs: the core session (Session.js's `session`) that sendReinvite hands its delegate. */
+function refreshable(session, answer) {
+  const pc = new EventTarget();
+  pc.connectionState = "connected";
+  pc.signalingState = "stable";
+  session.sessionDescriptionHandler = { peerConnection: pc };
+  const sent = [];
+  session.session = {
+    invite(delegate) {
+      sent.push(Date.now());
+      const code = answer(sent.length);
+      if (code !== null) setTimeout(() => {
+        session.pendingReinvite = false;
+        (code < 300 ? delegate.onAccept : delegate.onReject)({ message: { statusCode: code } });
+      }, 50);
+    },
+  };
+  session.reinvite = () => {
+    session.pendingReinvite = true;
+    session.session.invite({});
+  };
+  return { pc, sent };
+}
+
+/** Run mocked time forward in small steps, letting promise callbacks run between them. */
+async function runFor(t, ms) {
+  for (let i = 0; i < ms / 50; i++) {
+    t.mock.timers.tick(50);
+    await new Promise((resolve) => { setImmediate(resolve); });
+  }
+}
+
+test("a half-dead dialog (no answer, then 491 to every re-INVITE) ends the call as Connection lost within 15 s", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 1_000_000 });
+  for (const direction of ["incoming", "outgoing"]) {
+    const { call, session, events } = newCall("in-call");
+    call.direction = direction;
+    const { sent } = refreshable(session, (n) => (n === 1 ? null : 491));
+    const began = Date.now();
+    let outcome = null;
+    call.refresh().then((o) => { outcome = o; });
+    await runFor(t, 15000);
+    assert.equal(outcome, "unanswered", direction);
+    assert.equal(call.ended, true);
+    assert.deepEqual(events.at(-1)[0], "ended");
+    assert.equal(events.at(-1)[1].cause, "Connection lost");
+    assert.match(events.find(([type]) => type === "notice")[1].text, /could not be restored/);
+    assert.ok(sent.length >= 2 && sent.length <= 5, `${sent.length} re-INVITEs`);
+    assert.ok(session.done.includes("terminate"));
+    const endedAt = sent.at(-1) - began;
+    assert.ok(endedAt < 15000, `${direction}: last re-INVITE at ${endedAt} ms`);
+  }
+});
+
+test("a refresh answered after a 491 is done, and a 481 ends the call at once", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 1_000_000 });
+  const first = newCall("in-call");
+  refreshable(first.session, (n) => (n === 1 ? 491 : 200));
+  let outcome = null;
+  first.call.refresh().then((o) => { outcome = o; });
+  await runFor(t, 5000);
+  assert.equal(outcome, "refreshed");
+  assert.equal(first.call.state, "in-call");
+  const second = newCall("in-call");
+  refreshable(second.session, () => 481);
+  second.call.refresh().then((o) => { outcome = o; });
+  await runFor(t, 1500); // the caller waits 1 s before its first re-INVITE
+  assert.equal(outcome, "gone");
+  assert.equal(second.events.at(-1)[1].cause, "Connection lost");
+});
+
+test("the dead-media check runs during a refresh: a path that stays down ends the call as Connection lost", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 1_000_000 });
+  const { MEDIA_LOST_MS } = await import("../../static/js/call.js");
+  const { call, session, events } = newCall("in-call");
+  const { pc } = refreshable(session, () => null); // a far end that never answers
+  call.watchMedia();
+  call.setLink(false);
+  pc.connectionState = "failed";
+  pc.dispatchEvent(new Event("connectionstatechange"));
+  assert.equal(call.mediaTimer, null); // link down: kept for the refresh's ICE restart
+  call.setLink(true);
+  call.refresh();
+  assert.notEqual(call.mediaTimer, null); // failed, during a refresh: MEDIA_LOST_MS for the restart to work
+  assert.equal(call.state, "in-call");
+  pc.connectionState = "connected";
+  pc.dispatchEvent(new Event("connectionstatechange"));
+  assert.equal(call.mediaTimer, null); // it came back
+  pc.connectionState = "disconnected";
+  pc.dispatchEvent(new Event("connectionstatechange"));
+  await runFor(t, MEDIA_LOST_MS - 5000);
+  assert.equal(call.state, "in-call");
+  assert.notEqual(call.refreshing, null);
+  await runFor(t, 5100);
+  assert.equal(call.state, "ended");
+  assert.equal(events.at(-1)[1].cause, "Connection lost");
+});

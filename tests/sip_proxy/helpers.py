@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import secrets
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import aiohttp
 from aioice import stun
 from aioice.turn import TurnClientUdpProtocol
 
-from service.sip_proxy import links
+from service.sip_proxy import handshake, links
 from tools.sipload import agents
 from tools.sipload.ua import Agent
 
@@ -196,3 +196,35 @@ async def until(condition: Callable[[], bool], within: float, step: float = 0.01
         if loop.time() > deadline:
             raise AssertionError(f"not within {within} s")
         await asyncio.sleep(step)
+
+
+async def accept_websocket(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A fake PBX's side of the opening handshake: read the upgrade and answer 101 with the `sip` subprotocol."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    key = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+               if line.lower().startswith("sec-websocket-key:"))
+    writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Accept: {handshake.accept_for(key)}\r\nSec-WebSocket-Protocol: sip\r\n\r\n")
+                 .encode())
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def loopback_server(handler: Handler) -> AsyncIterator[str]:
+    """A TCP server on a free loopback port running `handler` per connection: a fake PBX; its ws:// URL."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    try:
+        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+async def _hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+
+
+def full_pbx() -> contextlib.AbstractAsyncContextManager[str]:
+    """Asterisk over its http.conf sessionlimit: it takes the connection and closes it without a word."""
+    return loopback_server(_hang_up)

@@ -98,3 +98,22 @@ async def test_by_default_it_runs_on_the_event_loop_and_wall_clock():
     deadlines.add(time.time() + 0.05, fired.set)
     await asyncio.wait_for(fired.wait(), 5)
     deadlines.close()
+
+
+def test_after_counts_from_the_clock_and_a_callback_can_rearm_itself():
+    """The relay's PBX liveness check: one entry at a time, added again by its own callback."""
+    fake = FakeTime()
+    deadlines = Deadlines(fake.clock, fake.call_later)
+    fired: list[float] = []
+
+    def check() -> None:
+        fired.append(fake.now)
+        if len(fired) < 3:
+            deadlines.after(15, check)
+
+    deadlines.after(15, check)
+    assert fake.armed == [fake.now + 15]
+    for _ in range(5):
+        fake.advance(15)
+    assert fired == [1_000_015.0, 1_000_030.0, 1_000_045.0]
+    assert len(deadlines) == 0

@@ -22,8 +22,10 @@ from tools.sipload.ua import Agent, SipError
 
 from .helpers import (
     RawWebSocket,
+    accept_websocket,
     in_,
     kamailio_lookup,
+    loopback_server,
     never_set,
     new_username,
     session_query,
@@ -89,7 +91,7 @@ async def test_calling_an_unregistered_agent_gets_404(connect):
 
 
 @pytest.mark.stack
-async def test_crlf_keepalive_is_answered_by_kamailio(relay, relay_settings):
+async def test_crlf_keepalive_is_answered_through_the_relay(relay, relay_settings):
     query = session_query(relay_settings.auth_key_secret, new_username())
     async with relay.ws_connect(f"/ws?{urlencode(query)}", protocols=("sip",)) as ws:
         await ws.send_str("\r\n\r\n")
@@ -765,15 +767,8 @@ async def test_frames_sent_before_the_101_arrives_are_relayed(relay, relay_setti
 async def _fragile_pbx(limit: int) -> AsyncIterator[str]:
     """A PBX that answers each request with a 200 but, as Kamailio does with a message over its
     tcp_rd_buf_size, drops the connection without a word on a frame over `limit` bytes; its ws:// URL."""
-    from service.sip_proxy import handshake
-
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-        key = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
-                   if line.lower().startswith("sec-websocket-key:"))
-        writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      f"Sec-WebSocket-Accept: {handshake.accept_for(key)}\r\nSec-WebSocket-Protocol: sip\r\n\r\n")
-                     .encode())
+        await accept_websocket(reader, writer)
         frames = wsframe.FrameReader(masked=True, max_size=1 << 20)
         while data := await reader.read(1 << 20):
             for _first, payload, _key, _raw in frames.feed(data):
@@ -784,11 +779,8 @@ async def _fragile_pbx(limit: int) -> AsyncIterator[str]:
                                             mask=False))
         writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
+    async with loopback_server(serve) as url:
+        yield url
 
 
 def _message(size: int) -> str:

@@ -57,11 +57,13 @@ def webphone_settings(stack_env: dict[str, str], make_settings) -> Settings:
 
 @dataclass
 class Launcher:
-    """Mints launch URLs for a service at `base`."""
+    """Mints launch URLs for a service at `base`; fresh usernames come from `new_username` (a PBX that knows only
+    configured agents, like Asterisk, hands out names from its pool)."""
 
     settings: Settings
     turn_port: int
     password_secret: str
+    new_username: Callable[[], str] = field(default_factory=lambda: new_username, kw_only=True)
 
     @property
     def base(self) -> str:
@@ -70,7 +72,7 @@ class Launcher:
     def url(self, username: str | None = None, *, expires_in: float = 3600, expire_date: str | None = None,
             password: str | None = None, base: str | None = None, **options: Any) -> str:
         """A launch URL for `username` (fresh if None), as Service Delivery would hand it out."""
-        username = username or new_username()
+        username = username or self.new_username()
         return webphone_url(
             secret=self.settings.auth_key_secret,
             base_url=base or self.base,
@@ -115,14 +117,16 @@ def free_port() -> int:
 class ServiceProcess(Launcher):
     """`python -m service serve` as a process of its own on a port of its own, so it can really be killed."""
 
-    def __init__(self, stack_env: dict[str, str], upstream: str | None = None) -> None:
+    def __init__(self, stack_env: dict[str, str], upstream: str | None = None, *,
+                 upstream_env: dict[str, str] | None = None, usernames: Callable[[], str] = new_username) -> None:
         self.port = free_port()
         self.env = {**os.environ, **stack_env, "HOST": "127.0.0.1", "PORT": str(self.port),
-                    "ICE_TRANSPORT_POLICY": "relay", "TURN_CLI": ""}
+                    "ICE_TRANSPORT_POLICY": "relay", "TURN_CLI": "", **(upstream_env or {})}
         if upstream:
             self.env["SIP_UPSTREAM"] = upstream
         settings = load_settings(self.env)
-        super().__init__(settings, settings.turn_port, agents.agent_secret(stack_env["AUTH_KEY_SECRET"]))
+        super().__init__(settings, settings.turn_port, agents.agent_secret(stack_env["AUTH_KEY_SECRET"]),
+                         new_username=usernames)
         self.procs: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -213,6 +217,23 @@ class PhonePage:
     websockets: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    keepalives: int = 0
+    """CRLF keep-alives the page has sent (RFC 5626 pings over the WebSocket), over all its connections."""
+    keepalive_answers: int = 0
+    """Answers to those keep-alives (a bare CRLF, sent by the relay) the page has received, over all its connections."""
+
+    def watch(self, ws: Any) -> None:
+        self.websockets.append(ws.url)
+
+        def sent(payload: str | bytes) -> None:
+            if payload in ("\r\n\r\n", b"\r\n\r\n"):
+                self.keepalives += 1
+
+        def received(payload: str | bytes) -> None:
+            if payload in ("\r\n", b"\r\n"):
+                self.keepalive_answers += 1
+        ws.on("framesent", sent)
+        ws.on("framereceived", received)
 
     async def state(self) -> str:
         return await self.page.evaluate("document.body.dataset.phoneState")
@@ -297,7 +318,7 @@ async def open_phone(browser: Browser, open_page: OpenPage) -> AsyncIterator[Ope
             await context.add_init_script(init_script)
         chromium_page = await context.new_page()
         phone = PhonePage(chromium_page)
-        chromium_page.on("websocket", lambda ws: phone.websockets.append(ws.url))
+        chromium_page.on("websocket", phone.watch)
         chromium_page.on("request", lambda request: phone.requests.append(request.url))
         chromium_page.on("pageerror", lambda error: phone.errors.append(str(error)))
         await chromium_page.goto(url)

@@ -7,6 +7,7 @@ import array
 import asyncio
 import contextlib
 import math
+import re
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -142,8 +143,12 @@ async def pbx_call(plain_phone: PhoneControl, service, open_phone, engine: str =
     since = len(plain_phone.events)
     await ring_agent(plain_phone, f"sip:agent-{username_of(url)}@127.0.0.1:{kamailio.UDP_PORT}", a)
     await plain_phone.wait_event(lambda e: e.get("type") == "CALL_ESTABLISHED", since=since)
-    to, contact = await a.phone("[phone.call.session.localIdentity.uri.toString(), phone.ua.contact.uri.toString()]")
-    assert to == contact and username_of(url) not in to  # To: the Contact (sip:RANDOM@RANDOM.invalid;transport=ws)
+    to, contact, aor = await a.phone("[phone.call.session.localIdentity.uri.toString(),"
+                                     " phone.ua.contact.uri.toString(), phone.ua.configuration.uri.toString()]")
+    # To: the Contact, sip:USERNAME@RANDOM.invalid;transport=ws (the user is the agent's, for `sip show peers`;
+    # the host SIP.js's made-up one), not the address of record.
+    assert to == contact != aor
+    assert re.fullmatch(rf"sip:{username_of(url)}@[a-z0-9]+\.invalid;transport=ws", contact), contact
     await assert_audio_both_ways(a)
     return a
 

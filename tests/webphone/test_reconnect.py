@@ -1,16 +1,22 @@
-"""Staying connected: Kamailio restarted under a registered page; the browser coming back online."""
+"""Staying connected: Kamailio restarted under a registered page; the browser coming back online; calls that
+outlive a lost connection or end when they cannot; keep-alives; a full phone system."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from devstack import kamailio
+from service.app import create_app
+from tools.sipload import agents
 
-from .conftest import ENGINES, PhonePage, growth, hang_up_reaches, until
+from ..sip_proxy.helpers import full_pbx
+from .conftest import ENGINES, PhonePage, Service, growth, hang_up_reaches, until
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -262,3 +268,92 @@ async def test_leaving_the_page_mid_call_asks_first(service, open_phone) -> None
     await until(lambda: asyncio.sleep(0, asked), lambda x: x == ["beforeunload"], "the leave-page question")
     assert await a.state() == "in-call"
     await hang_up_reaches(a, b)
+
+
+# ---- keep-alives, a half-dead dialog, a full PBX -----------------------------------------------------------
+
+# The page's test hook (phone.js keepAliveSettings): a keep-alive every second instead of every 30 s.
+FAST_KEEPALIVE = "window.webphoneKeepAliveS = 1;"
+
+async def test_keepalives_every_second_are_answered_and_never_reconnect(service, open_phone) -> None:
+    """The relay answers the page's keep-alives itself (a PBX such as Asterisk answers none): over twenty
+    keep-alive periods, and a call, the page keeps its one WebSocket."""
+    a = await open_phone(service.url(debug_html=True), init_script=FAST_KEEPALIVE)
+    b = await open_phone(service.url())
+    await call_between(a, b)
+    await until(lambda: asyncio.sleep(0, a.keepalives), lambda n: n >= 20, "20 keep-alives sent", timeout=40)
+    assert a.keepalive_answers >= a.keepalives - 1, (a.keepalives, a.keepalive_answers)  # the last may be on its way
+    assert len(a.websockets) == 1, a.websockets
+    assert "no answer to the keep-alive" not in await a.text("#debug-log")
+    assert await a.page.evaluate("window.__links") == []
+    await survived_without_loss(a)
+    await hang_up_reaches(a, b)
+
+
+async def survived_without_loss(p: PhonePage) -> None:
+    assert await p.page.evaluate("window.__states.filter(s => s !== 'in-call')") == []
+    assert await growth(p, "packetsReceived", 1.0) > 20
+
+
+HALF_DEAD = """(silentFirst) => {
+    // chan_sip after its BYE failed: no answer to the first re-INVITE (when silentFirst), 491 Request Pending
+    // to every other one.
+    const core = OmniSense.phone.call.session.session;
+    window.__reinvites = 0;
+    core.delegate.onInvite = (uas) => {
+        if (window.__reinvites++ > 0 || !silentFirst) uas.reject({ statusCode: 491 });
+    };
+}"""
+
+TIMES = """() => {
+    window.__times = {};
+    const phone = OmniSense.phone;
+    phone.addEventListener('link', (e) => { if (e.detail.up) window.__times.up = Date.now(); });
+    phone.addEventListener('ended', (e) => {
+        window.__times.ended = Date.now();
+        window.__times.cause = e.detail.cause;
+    });
+}"""
+
+
+@pytest.mark.parametrize("silent_first", [False, True], ids=["491-always", "silent-then-491"])
+async def test_a_half_dead_dialog_ends_the_call_as_connection_lost_within_15_s(service, open_phone,
+                                                                               silent_first) -> None:
+    a = await open_phone(service.url(debug_html=True))
+    b = await open_phone(service.url(debug_html=True))
+    await call_between(a, b)
+    await b.page.evaluate(HALF_DEAD, silent_first)
+    await a.page.evaluate(TIMES)
+    await a.page.context.set_offline(True)
+    try:
+        await link_down(a)
+    finally:
+        await a.page.context.set_offline(False)
+    await a.wait_state("registered", timeout=45)
+    times = await a.page.evaluate("window.__times")
+    assert times["cause"] == "Connection lost"
+    assert 0 < times["ended"] - times["up"] < 15000, times
+    assert await a.page.evaluate("window.__refreshed") == ["unanswered"]
+    reinvites = await b.page.evaluate("window.__reinvites")
+    # The 491s are not retried without limit. After an unanswered one SIP.js sends no other re-INVITE while its
+    # transaction lasts: the page gives up on time all the same.
+    assert (1 if silent_first else 2) <= reinvites <= 5, reinvites
+    assert "could not be restored" in await a.text("#notices")
+    await b.wait_state("registered", timeout=10)  # A's BYE reached B over A's new connection
+
+
+async def test_a_full_phone_system_is_named_on_the_page(webphone_settings, stack_env, open_phone) -> None:
+    async with full_pbx() as url:
+        settings = dataclasses.replace(webphone_settings, sip_upstream=url)
+        server = TestServer(create_app(settings), host="127.0.0.1", port=None)
+        await server.start_server()
+        try:
+            service = Service(settings, settings.turn_port, agents.agent_secret(stack_env["AUTH_KEY_SECRET"]),
+                              server=server)
+            a = await open_phone(service.url())
+            await a.page.wait_for_function(
+                "() => document.querySelector('#link-text')?.textContent.includes('phone system is full')",
+                timeout=15000)
+            assert await a.state() == "connecting"
+        finally:
+            await server.close()

@@ -12,8 +12,15 @@ What the relay does to SIP (RFC 7118 framing, one message per frame):
   is answered with a SIP 403 and not forwarded;
 - the PBX's frames go to the browser byte for byte as text frames (binary ones are re-framed as text;
   sip.js 0.15 reads binary frames as Latin-1);
-- pings are answered on each hop; CRLF keep-alives are data and pass through; a message the browser sends
-  in fragments is reassembled before it is checked.
+- pings are answered on each hop; a message the browser sends in fragments is reassembled before it is checked.
+
+Keep-alives (RFC 5626 CRLF) end at the relay: not every PBX answers them over WebSocket (Asterisk's chan_sip and
+PJSIP do not), and a page that hears nothing tears down a healthy link. The relay answers the browser's
+`\r\n\r\n` with `\r\n` itself, once the PBX's leg has shown it is alive: anything read from the PBX since the
+last liveness check proves that; otherwise a WebSocket ping goes to the PBX and the answer waits for whatever
+the PBX sends next (its pong). The I/O side calls `check_upstream()` every UPSTREAM_CHECK_INTERVAL: a check
+with nothing heard since the previous one pings the PBX, and a second such check in a row closes the session
+(1013 `upstream not responding`), so a vanished PBX is noticed within two intervals.
 Kamailio routes replies and in-dialog requests back over the connection an agent registered on, so the
 mapping is strictly 1:1 and nothing in the messages is changed.
 
@@ -51,6 +58,10 @@ MAX_FRAME = 64 * 1024
 # Kamailio's own SIP buffer is 65535 bytes; allow more from upstream so a full-size message is never cut.
 MAX_UPSTREAM_FRAME = 128 * 1024
 CLOSE_TIMEOUT = 3.0  # how long a closing leg waits for the peer's Close before the socket is dropped
+# Seconds between two liveness checks of the PBX's leg: a PBX silent (pong included) for two in a row is gone.
+# 15 s notices a vanished PBX within 30 s, sooner than the page's own keep-alive did (30 s, then 10 s to answer).
+UPSTREAM_CHECK_INTERVAL = 15.0
+KEEPALIVE_ANSWER = b"\r\n"  # RFC 5626 section 4.4.1: the pong to a CRLF keep-alive
 
 # Close codes worth a log line (the others are ordinary endings).
 _LOGGED_CLOSES = frozenset((CloseCode.SESSION_EXPIRED, CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG,
@@ -59,6 +70,7 @@ _LOGGED_CLOSES = frozenset((CloseCode.SESSION_EXPIRED, CloseCode.POLICY_VIOLATIO
 # Plain ints for the per-frame comparisons (an IntEnum member compares as fast, but is looked up slower).
 _TEXT, _BINARY, _CONTINUATION = int(Opcode.TEXT), int(Opcode.BINARY), int(Opcode.CONTINUATION)
 _CLOSE, _PING, _PONG = int(Opcode.CLOSE), int(Opcode.PING), int(Opcode.PONG)
+_KEEPALIVE_ANSWER_FRAME = encode(_TEXT, KEEPALIVE_ANSWER, mask=False)  # a server frame: unmasked, the same every time
 
 
 class Action(enum.Enum):
@@ -68,7 +80,7 @@ class Action(enum.Enum):
     RESUME_READING = "resume reading"
     CLOSE = "close the socket once written"
     ABORT = "drop the socket now"
-    CLOSING = "closing has begun: stop the expiry, call close_timeout() after CLOSE_TIMEOUT"
+    CLOSING = "closing has begun: stop the expiry and the liveness checks, call close_timeout() after CLOSE_TIMEOUT"
     DONE = "both sockets are gone"
 
 
@@ -100,8 +112,11 @@ class RelayCore:
     """One session: the browser leg, the upstream leg, the checks in between, and closing both together."""
 
     __slots__ = (
+        "_awaiting_upstream",
         "_fragments",
         "_fragments_opcode",
+        "_keepalive_owed",
+        "_silent_checks",
         "_unanswered_method",
         "_unanswered_size",
         "_upstream_fragments",
@@ -115,6 +130,7 @@ class RelayCore:
         "started",
         "stats",
         "upstream",
+        "upstream_heard",
     )
 
     def __init__(self, session: Session, stats: RelayStats, dialogs: AgentDialogs | None = None) -> None:
@@ -134,12 +150,19 @@ class RelayCore:
         # The last request relayed to the PBX while nothing has come back from it since (ACKs get no answer).
         self._unanswered_method: bytes | None = None
         self._unanswered_size = 0
+        # PBX liveness: anything read from it since the last check; a ping out and not yet followed by anything;
+        # a browser keep-alive to answer once it is; checks in a row that heard nothing.
+        self.upstream_heard = False
+        self._awaiting_upstream = False
+        self._keepalive_owed = False
+        self._silent_checks = 0
 
     # -- life cycle ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """The 101 went to the browser: relay what either side already sent."""
         self.started = True
+        self.upstream_heard = True  # the PBX's own 101 just came
         if self.closing:
             return
         for leg, handle in ((self.upstream, self.receive_upstream), (self.browser, self.receive_browser)):
@@ -152,6 +175,46 @@ class RelayCore:
     def expire(self) -> None:
         """The session's expire_date has come: both legs close with 4001, whatever is happening."""
         self.finish(CloseCode.SESSION_EXPIRED, b"session expired")
+
+    def check_upstream(self) -> None:
+        """Every UPSTREAM_CHECK_INTERVAL: has the PBX said anything since the last check? If not, ping it; if the
+        previous check had to ping too and nothing came back, the PBX is gone: close with 1013."""
+        if self.closing or not self.started:
+            return
+        if self.upstream_heard:
+            self.upstream_heard = False
+            self._silent_checks = 0
+            return
+        self._silent_checks += 1
+        if self._silent_checks < 2:
+            self._ping_upstream()
+            return
+        self.stats.upstream_failure("not_responding")
+        log.warning("the PBX stopped answering on the leg of user %s (customer %s): no pong to its ping",
+                    self.session.username, self.session.customer_id)
+        self.finish(CloseCode.TRY_AGAIN_LATER, b"upstream not responding")
+        self._abort(self.upstream)
+
+    def _ping_upstream(self) -> None:
+        if not self._awaiting_upstream:
+            self._awaiting_upstream = True
+            self.upstream.send(encode(_PING, b"", mask=True))
+
+    def _browser_keepalive(self) -> None:
+        """A CRLF keep-alive from the browser: answered here (never forwarded) once the PBX is known alive."""
+        if self.upstream_heard:
+            self.browser.send(_KEEPALIVE_ANSWER_FRAME)
+        else:
+            self._keepalive_owed = True
+            self._ping_upstream()
+
+    def _upstream_alive(self) -> None:
+        """The PBX sent something after a ping: answer the browser's keep-alive that waited for it."""
+        self._awaiting_upstream = False
+        self._silent_checks = 0
+        if self._keepalive_owed:
+            self._keepalive_owed = False
+            self.browser.send(_KEEPALIVE_ANSWER_FRAME)
 
     def finish(self, code: int, reason: bytes = b"") -> None:
         """Close both legs; the browser's gets `code`. The first call decides; later ones change nothing."""
@@ -350,7 +413,10 @@ class RelayCore:
                 return
         try:
             what, token = sip.classify(message)
-            if what != "keepalive" and sip.framing_error(message) is not None:
+            if what == "keepalive":
+                self._browser_keepalive()
+                return
+            if sip.framing_error(message) is not None:
                 self._badly_framed(what, token, message)
                 return
             if what == "request":
@@ -401,7 +467,9 @@ class RelayCore:
         if not self.started:
             upstream.early += data
             return
-        self._unanswered_method = None  # the PBX is answering: what it does next is not about that request
+        self.upstream_heard = True
+        if self._awaiting_upstream:
+            self._upstream_alive()
         try:
             frames = upstream.reader.feed(data)
         except FrameError as exc:
@@ -416,6 +484,7 @@ class RelayCore:
             if self.closing and opcode != _CLOSE:
                 continue
             if opcode == _TEXT and first & 0x80:
+                self._unanswered_method = None  # the PBX is answering: what it does next is not about that request
                 # The PBX is trusted: its start lines are read only to count them.
                 if payload.startswith(b"SIP/2.0 "):
                     stats.response(FROM_UPSTREAM, payload[8:11])
@@ -451,6 +520,7 @@ class RelayCore:
 
     def _upstream_other(self, first: int, opcode: int, payload: bytes) -> None:
         """Binary or fragmented messages from the PBX: reassembled and sent to the browser as one text frame."""
+        self._unanswered_method = None
         if opcode != _CONTINUATION:
             self._upstream_fragments = []
         if self._upstream_fragments is None:

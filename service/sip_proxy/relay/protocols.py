@@ -14,10 +14,10 @@ import socket
 from typing import cast
 
 from ..deadlines import Deadlines, Entry
-from ..handshake import MAX_RESPONSE_HEAD, HandshakeError, check_response, request_bytes
+from ..handshake import MAX_RESPONSE_HEAD, HandshakeError, check_response, closed_during_handshake, request_bytes
 from ..session import Session
 from ..stats import RelayStats
-from .core import CLOSE_TIMEOUT, Action, Leg, RelayCore
+from .core import CLOSE_TIMEOUT, UPSTREAM_CHECK_INTERVAL, Action, Leg, RelayCore
 from .dialogs import AgentDialogs
 
 # A vanished browser (no FIN: sleep, network gone) is noticed by TCP keep-alive probes after this many idle
@@ -115,7 +115,7 @@ class UpstreamLeg(_Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.handshake.done():
-            self.handshake.set_exception(HandshakeError("connection closed during the handshake"))
+            self.handshake.set_exception(closed_during_handshake(self._head))
         self.lost = True
         relay = self.relay
         if relay is not None:
@@ -129,9 +129,13 @@ class UpstreamLeg(_Protocol):
 
 
 class Relay:
-    """One session on the event loop: the core, its two sockets, the expiry and the closing timeout."""
+    """One session on the event loop: the core, its two sockets, the expiry, the PBX's liveness checks (one
+    `Deadlines` entry at a time, re-armed after each) and the closing timeout."""
+
+    check_interval = UPSTREAM_CHECK_INTERVAL  # seconds between two core.check_upstream() calls
 
     __slots__ = (
+        "_check",
         "_close_timer",
         "_deadlines",
         "_expiry",
@@ -153,6 +157,7 @@ class Relay:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._deadlines: Deadlines | None = None
         self._expiry: Entry | None = None
+        self._check: Entry | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._flushing = False
         early, upstream.early = upstream.early, b""
@@ -183,8 +188,17 @@ class Relay:
         if not core.closing:
             self._deadlines = deadlines
             self._expiry = deadlines.add(self.session.expires_ts, self.expire)
+            self._check = deadlines.after(self.check_interval, self.check_upstream)
         core.start()
         self.flush()
+
+    def check_upstream(self) -> None:
+        self._check = None
+        core = self.core
+        core.check_upstream()
+        self.flush()
+        if not core.closing and self._deadlines is not None:
+            self._check = self._deadlines.after(self.check_interval, self.check_upstream)
 
     def expire(self) -> None:
         self.core.expire()
@@ -255,8 +269,10 @@ class Relay:
                 else:
                     transport.abort()
             elif action is Action.CLOSING:
-                if self._expiry is not None and self._deadlines is not None:
-                    self._deadlines.cancel(self._expiry)
+                if self._deadlines is not None:
+                    for entry in (self._expiry, self._check):
+                        if entry is not None:
+                            self._deadlines.cancel(entry)
                 self._close_timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self.abort)
             elif action is Action.DONE:
                 if self._close_timer is not None:

@@ -13,7 +13,7 @@ import logging
 import ssl
 from urllib.parse import urlsplit
 
-from ..handshake import HandshakeError, new_key
+from ..handshake import HandshakeError, failure_reason, new_key
 from ..upstream_tls import describe_failure
 from .protocols import UpstreamLeg
 
@@ -35,8 +35,10 @@ class UpstreamTarget:
         return cls(url, tls if urlsplit(url).scheme == "wss" else None)
 
 
-async def open_upstream(target: UpstreamTarget, forwarded_for: str | None) -> UpstreamLeg | None:
-    """Open and upgrade the upstream leg; None (logged) when the PBX cannot be reached or refuses `sip`."""
+async def open_upstream(target: UpstreamTarget, forwarded_for: str | None) -> UpstreamLeg | str:
+    """Open and upgrade the upstream leg; else (logged) why not, as handshake.failure_reason names it:
+    `unreachable` (refused, timed out, TLS failed), `full` (taken and closed without an HTTP answer: Asterisk's
+    sessionlimit) or `refused` (an HTTP answer other than a `sip` WebSocket)."""
     parts = urlsplit(target.url)
     port = parts.port or (443 if parts.scheme == "wss" else 80)
     leg = UpstreamLeg(target.url, new_key(), forwarded_for)
@@ -49,7 +51,7 @@ async def open_upstream(target: UpstreamTarget, forwarded_for: str | None) -> Up
         log.warning("upstream %s://%s:%s unusable: %s", parts.scheme, parts.hostname, port,
                     exc if isinstance(exc, HandshakeError) else describe_failure(exc))
         leg.abort()
-        return None
+        return failure_reason(exc)
     except BaseException:  # cancelled (shutdown): the socket may be open already
         leg.abort()
         raise

@@ -149,7 +149,7 @@ def test_non_sip_text_closes_with_1008_and_is_not_forwarded():
     assert pipe.stats.refusals == {"not_sip": 1} and pipe.stats.closes == {1008: 1}
 
 
-def test_pings_are_answered_on_each_hop_and_keepalives_pass():
+def test_pings_are_answered_on_each_hop():
     pipe = Pipe()
     pipe.core.receive_browser(client(Opcode.PING, b"b?"))
     assert pipe.to_browser() == [(0x80 | Opcode.PONG, b"b?")]
@@ -157,8 +157,91 @@ def test_pings_are_answered_on_each_hop_and_keepalives_pass():
     (pong,) = pipe.raw_to_upstream()
     assert pong[1] & 0x80  # the relay is the PBX's client: its pong is masked
     assert Pipe._take([pong], FrameReader(masked=True, max_size=200)) == [(0x80 | Opcode.PONG, b"u?")]
-    pipe.core.receive_browser(client(Opcode.TEXT, b"\r\n\r\n"))
-    assert pipe.to_upstream() == [(0x81, b"\r\n\r\n")]
+
+
+PING = (0x80 | Opcode.PING, b"")
+CRLF = client(Opcode.TEXT, b"\r\n\r\n")
+
+
+def test_a_keepalive_is_answered_by_the_relay_and_never_reaches_the_pbx():
+    """Asterisk answers no CRLF keep-alive over WebSocket: the relay does, while the PBX is known alive."""
+    pipe = Pipe()
+    pipe.core.receive_browser(CRLF)  # just started: the PBX's 101 proves it alive
+    assert pipe.to_browser() == [(0x81, b"\r\n")]
+    assert pipe.to_upstream() == []
+    pipe.core.receive_upstream(server(Opcode.TEXT, OK))
+    pipe.to_browser()
+    pipe.core.receive_browser(client(Opcode.TEXT, b"\r\n\r\n\r\n\r\n"))  # any run of CRLFs is a keep-alive
+    assert pipe.to_browser() == [(0x81, b"\r\n")]
+    assert pipe.to_upstream() == []
+    assert pipe.stats.requests == {}
+
+
+def test_a_keepalive_after_a_silent_interval_waits_for_the_pbxs_pong():
+    pipe = Pipe()
+    pipe.core.check_upstream()  # the first interval heard the 101: nothing to do
+    assert pipe.to_upstream() == []
+    pipe.core.receive_browser(CRLF)
+    assert pipe.to_browser() == []  # nothing heard from the PBX in this interval: ask it first
+    assert pipe.to_upstream() == [PING]
+    pipe.core.receive_browser(CRLF)  # one ping at a time
+    assert pipe.to_upstream() == []
+    pipe.core.receive_upstream(server(Opcode.PONG, b""))
+    assert pipe.to_browser() == [(0x81, b"\r\n")]  # one answer for the keep-alives that waited
+    pipe.core.check_upstream()  # the pong counts as heard
+    assert pipe.to_upstream() == [] and not pipe.core.closing
+
+
+def test_a_pbx_that_stops_answering_pings_is_closed_with_1013_after_two_silent_checks():
+    pipe = Pipe()
+    pipe.core.check_upstream()
+    pipe.core.check_upstream()  # a first silent interval: ping
+    assert pipe.to_upstream() == [PING]
+    assert not pipe.core.closing
+    pipe.core.receive_browser(CRLF)  # the page's keep-alive is not answered while the PBX owes its pong
+    assert pipe.to_browser() == []
+    pipe.core.check_upstream()  # a second one, the pong never came: the PBX is gone
+    assert close_of(pipe.to_browser()[0]) == (1013, b"upstream not responding")
+    assert (Action.ABORT, "upstream") in pipe.actions()
+    assert pipe.stats.upstream_failures == {"not_responding": 1}
+    assert pipe.stats.closes == {1013: 1}
+
+
+def test_a_pbx_that_talks_needs_no_ping_and_a_pong_resets_the_count():
+    pipe = Pipe()
+    for _ in range(5):
+        pipe.core.receive_upstream(server(Opcode.TEXT, OK))
+        pipe.core.check_upstream()
+    assert pipe.to_upstream() == []
+    for _ in range(5):  # idle: a ping every other interval, each answered
+        pipe.core.check_upstream()
+        assert pipe.to_upstream() == [PING]
+        pipe.core.receive_upstream(server(Opcode.PONG, b""))
+        pipe.core.check_upstream()
+        assert pipe.to_upstream() == []
+    assert not pipe.core.closing
+
+
+def test_liveness_checks_do_nothing_before_start_or_once_closing():
+    pipe = Pipe(start=False)
+    for _ in range(3):
+        pipe.core.check_upstream()
+    assert pipe.core.upstream.out == [] and not pipe.core.closing
+    pipe = Pipe()
+    pipe.core.expire()
+    pipe.to_upstream()
+    for _ in range(3):
+        pipe.core.check_upstream()
+    assert pipe.to_upstream() == [] and pipe.core.close_code == 4001
+
+
+def test_a_pong_does_not_hide_a_request_the_pbx_dropped():
+    """Only a message from the PBX answers the browser's request; a pong to the relay's ping does not."""
+    pipe = Pipe()
+    pipe.core.receive_browser(client(Opcode.TEXT, message(b"x" * 20000)))
+    pipe.core.receive_upstream(server(Opcode.PONG, b""))
+    pipe.core.lost(pipe.core.upstream)
+    assert close_of(pipe.to_browser()[0]) == (1011, b"the PBX dropped a message")
 
 
 def test_a_binary_message_from_the_pbx_reaches_the_browser_as_text():
