@@ -132,7 +132,7 @@ async def test_dearchive_a_file_of_ids(fresh_db, tmp_path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("1\n2 x3\n")
     refused = run(fresh_db, tmp_path, "dearchive", "--lead-ids", str(bad))
-    assert (refused.returncode, refused.stderr.strip()) == (2, "dearchive: line 2: 'x3' is not a lead id")
+    assert (refused.returncode, refused.stderr.strip()) == (2, "dearchive: --lead-ids: line 2: 'x3' is not a lead id")
 
 
 async def test_status_age_and_dry_run(fresh_db, tmp_path) -> None:
@@ -155,7 +155,7 @@ async def test_status_age_and_dry_run(fresh_db, tmp_path) -> None:
     assert set(fresh_db.archive()) == {old_na}
     assert set(fresh_db.live()) == {old_sale, recent_na, called_na, other_list}
     bad = run(fresh_db, tmp_path, "archive", "--list-id", str(LIST), "--older-than", "ninety days")
-    assert (bad.returncode, bad.stderr.strip()) == (2, "archive: expected an age such as 90d, 12w or 36h, got"
+    assert (bad.returncode, bad.stderr.strip()) == (2, "archive: --older-than: expected an age such as 90d, 12w or 36h, got"
                                                        " 'ninety days'")
 
 

@@ -285,7 +285,9 @@ async def test_the_call_audio_blocked_in_the_frame_gets_one_announced_control(
     assert played == "omnisense-play NotAllowedError false"
     button = framed.frame.get_by_role("button", name="Click to hear the call")
     await button.wait_for(timeout=5000)
-    assert "Click to hear the call" in (await framed.frame.locator("#announce-alert").text_content() or "")
+    # The announcer fills its live region a moment after clearing it (so the same words are read again).
+    await until(lambda: framed.frame.locator("#announce-alert").text_content(),
+                lambda text: "Click to hear the call" in (text or ""), "the control announced")
     await button.click()
     await until(lambda: framed.frame.evaluate("document.getElementById('remote-audio').paused"), lambda v: v is False,
                 "the call's audio playing after the click")
