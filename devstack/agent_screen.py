@@ -26,6 +26,8 @@ DEMO_USER = "demoagent"
 DEMO_EXTENSION = "1003"
 """The demo agent's own phone: not one of the demo TForge agents' (1001, 1002), whose SIP contact it would share."""
 DEMO_SERVER_ID, DEMO_SERVER_IP = "omnivici", "127.0.0.3"
+DEMO_ROOM = "9600050"
+"""The demo's ConfBridge room on the stack's Asterisk: one no test uses (the machine has one Asterisk)."""
 """The demo phone's server row: the stack's chan_sip Asterisk when it runs one, its Kamailio otherwise."""
 
 
@@ -42,7 +44,7 @@ def demo_pbx(kamailio_url: str, asterisk_wss_url: str | None) -> DemoPbx:
     """A real ConfBridge room on the stack's Asterisk (agents enter at 2 + room), else a MeetMe-style number that
     the stack's Kamailio answers with the plain phone."""
     if asterisk_wss_url:
-        return DemoPbx(asterisk_wss_url, "CONFBRIDGE", "9600051")
+        return DemoPbx(asterisk_wss_url, "CONFBRIDGE", DEMO_ROOM)
     return DemoPbx(kamailio_url, "MEETME", "8600051")
 
 HOST = "127.0.0.1"

@@ -62,15 +62,15 @@ def announce_asterisk() -> None:
     from . import asterisk
 
     inst = asterisk.CHAN_SIP
-    cli = asterisk_cli()
+    cli, room = asterisk_cli(), agent_screen.DEMO_ROOM
     print(
         f"\nThe PBX is Asterisk 18 (chan_sip, {inst.wss_url}; log {inst.log_file}). Dial {asterisk.ECHO_NUMBER} for"
         f" the echo, {baresip.PHONE_NUMBER} for the plain SIP phone\n(baresip: it answers, plays a tone and records"
         f" what it hears in {baresip.RECORDINGS}).\n"
-        f"Ring agent {DEMO_AGENTS[0]} into conference 9600051 as ViciDial does (tick Auto-answer on the page first"
+        f"Ring agent {DEMO_AGENTS[0]} into conference {room} as ViciDial does (tick Auto-answer on the page first"
         " to have it answer by itself):\n"
-        f'  {cli} -rx "channel originate SIP/{DEMO_AGENTS[0]} application ConfBridge 9600051"\n'
-        f"  (a second agent joins by dialling 29600051; `{cli} -r` opens Asterisk's console)",
+        f'  {cli} -rx "channel originate SIP/{DEMO_AGENTS[0]} application ConfBridge {room}"\n'
+        f"  (a second agent joins by dialling 2{room}; `{cli} -r` opens Asterisk's console)",
         flush=True,
     )
 

@@ -15,7 +15,7 @@ def test_the_agent_screen_s_phone_is_its_own_and_one_asterisk_knows() -> None:
 
 def test_with_asterisk_the_demo_phone_enters_a_confbridge_room_over_wss() -> None:
     pbx = agent_screen.demo_pbx(kamailio.DEFAULT_URL, asterisk.CHAN_SIP.wss_url)
-    assert pbx == agent_screen.DemoPbx("wss://127.0.0.1:8189/ws", "CONFBRIDGE", "9600051")
+    assert pbx == agent_screen.DemoPbx("wss://127.0.0.1:8189/ws", "CONFBRIDGE", agent_screen.DEMO_ROOM)
 
 
 def test_without_asterisk_the_demo_phone_stays_on_kamailio_in_a_meetme_number() -> None:
