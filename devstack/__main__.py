@@ -11,6 +11,7 @@ import sys
 from service.config import DatabaseConfig
 
 from . import (
+    agent_screen,
     asterisk,
     asterisk_build,
     baresip,
@@ -63,7 +64,7 @@ def up(*, browser: bool = False, bench_tools: bool = False, deploy_tools: bool =
         print(f"devstack: {name} {'started' if started else 'already running'}", flush=True)
     start_asterisk(env)
     try:
-        cluster.ensure_demo_rows(db, env)
+        cluster.ensure_demo_rows(db, env, vicidial_pbx(env))
     except Exception as exc:  # noqa: BLE001 - any failure is reported as one line
         sys.exit(f"devstack: the demo ViciDial servers and phones could not be written: {exc}")
     print(f"devstack: logs in {LOGS}", flush=True)
@@ -84,6 +85,17 @@ def start_asterisk(env: dict[str, str]) -> bool:
     except Exception as exc:  # noqa: BLE001 - any failure to build or start is reported as one line
         sys.exit(f"devstack: Asterisk failed to build or start: {exc}")
     return True
+
+
+def asterisk_runs() -> bool:
+    """The stack's chan_sip Asterisk is built and listening."""
+    return (asterisk_build.missing_reason() is None and asterisk_build.built()
+            and procs.port_open(asterisk.HOST, asterisk.CHAN_SIP.ws_port))
+
+
+def vicidial_pbx(env: dict[str, str]) -> agent_screen.DemoPbx:
+    """The PBX of the agent screen's demo phone: the chan_sip Asterisk if it runs, else the stack's Kamailio."""
+    return agent_screen.demo_pbx(kamailio.local_url(env), asterisk.CHAN_SIP.wss_url if asterisk_runs() else None)
 
 
 def down() -> None:
@@ -109,8 +121,7 @@ def run() -> int:
     env = up()
     from . import demo
 
-    with_asterisk = asterisk_build.missing_reason() is None and asterisk_build.built()
-    service_env = {**demo.announce(env, asterisk=with_asterisk), **coturn.cli_env(env)}
+    service_env = {**demo.announce(env, vicidial_pbx(env), asterisk=asterisk_runs()), **coturn.cli_env(env)}
     # ViciDial's agent screen, on an origin of its own, framing the demo agent's webphone (README).
     screen = subprocess.Popen([sys.executable, "-m", "devstack", "agent-screen"], env={**os.environ, **env})
     proc = subprocess.Popen([sys.executable, "-m", "service", "serve"], env={**os.environ, **service_env})
@@ -129,12 +140,10 @@ def serve_agent_screen() -> int:
     """`python -m devstack agent-screen`: the demo agent logged in, its screen served until stopped."""
     from aiohttp import web
 
-    from . import agent_screen
-
     env = dotenv.environment()
     db = DatabaseConfig.from_url(env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/asterisk"))
     gateway = f"http://{env.get('HOST', '127.0.0.1')}:{env.get('PORT', '8080')}"
-    agent = agent_screen.DemoAgent(db, gateway=gateway, server_ip=cluster.SERVERS[0][1])
+    agent = agent_screen.DemoAgent(db, gateway=gateway, conference=vicidial_pbx(env).conference)
     agent.login()
     web.run_app(agent_screen.app(agent), host=agent_screen.HOST, port=agent_screen.PORT, print=None)
     return 0
@@ -142,8 +151,6 @@ def serve_agent_screen() -> int:
 
 def vicidial_logout() -> int:
     """`python -m devstack vicidial-logout`: the demo agent logs out of ViciDial (its live row goes)."""
-    from . import agent_screen
-
     env = dotenv.environment()
     db = DatabaseConfig.from_url(env.get("DATABASE_URL", "mysql://root@127.0.0.1:3306/asterisk"))
     gone = agent_screen.logout(db)

@@ -10,6 +10,7 @@ import contextlib
 import html
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -22,8 +23,30 @@ log = logging.getLogger("devstack.agent_screen")
 WIDTH, HEIGHT = 460, 500  # agc/options.php's $webphone_width and $webphone_height
 TOUCH_SECONDS = 5.0  # the agent screen updates its live row about every second; ViciDial counts 60 s as stale
 DEMO_USER = "demoagent"
-DEMO_EXTENSION = "1001"
-DEMO_CONFERENCE = "8600051"
+DEMO_EXTENSION = "1003"
+"""The demo agent's own phone: not one of the demo TForge agents' (1001, 1002), whose SIP contact it would share."""
+DEMO_SERVER_ID, DEMO_SERVER_IP = "omnivici", "127.0.0.3"
+DEMO_ROOM = "9600050"
+"""The demo's ConfBridge room on the stack's Asterisk: one no test uses (the machine has one Asterisk)."""
+"""The demo phone's server row: the stack's chan_sip Asterisk when it runs one, its Kamailio otherwise."""
+
+
+@dataclass(frozen=True)
+class DemoPbx:
+    """Where the demo agent's phone registers and which conference its login is in."""
+
+    web_socket_url: str
+    conf_engine: str
+    conference: str
+
+
+def demo_pbx(kamailio_url: str, asterisk_wss_url: str | None) -> DemoPbx:
+    """A real ConfBridge room on the stack's Asterisk (agents enter at 2 + room), else a MeetMe-style number that
+    the stack's Kamailio answers with the plain phone."""
+    if asterisk_wss_url:
+        return DemoPbx(asterisk_wss_url, "CONFBRIDGE", DEMO_ROOM)
+    return DemoPbx(kamailio_url, "MEETME", "8600051")
+
 HOST = "127.0.0.1"
 PORT = 8091  # another origin than the service's (PORT 8080)
 ORIGIN = f"http://{HOST}:{PORT}"
@@ -46,8 +69,8 @@ def page(url: str, user: str) -> str:
 class DemoAgent:
     """The demo agent's login: written at start, its live row touched until stopped."""
 
-    def __init__(self, db: DatabaseConfig, *, gateway: str, server_ip: str, user: str = DEMO_USER,
-                 extension: str = DEMO_EXTENSION, conference: str = DEMO_CONFERENCE) -> None:
+    def __init__(self, db: DatabaseConfig, *, gateway: str, conference: str, server_ip: str = DEMO_SERVER_IP,
+                 user: str = DEMO_USER, extension: str = DEMO_EXTENSION) -> None:
         self.db, self.gateway, self.server_ip = db, gateway.rstrip("/"), server_ip
         self.user, self.extension, self.conference = user, extension, conference
         self.url = ""

@@ -1,5 +1,6 @@
 """A two-server ViciDial cluster for SIP_UPSTREAM=vicidial: a second Kamailio, and the demo agents' phones
-spread over the two servers in `phones` and `servers`."""
+spread over the two servers in `phones` and `servers`; beside them the server and phone of the agent screen's
+demo agent (devstack/agent_screen.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pymysql
 from service.config import DatabaseConfig
 from tools.sipload.agents import agent_password, agent_secret
 
-from . import kamailio, mariadb, procs
+from . import agent_screen, kamailio, mariadb, procs
 from .demo import DEMO_AGENTS
 from .paths import short_run_dir
 
@@ -41,8 +42,9 @@ def servers(env: dict[str, str]) -> list[tuple[str, str, str]]:
     return [(sid, ip, url or kamailio.local_url(env)) for sid, ip, url in SERVERS]
 
 
-def ensure_demo_rows(db: DatabaseConfig, env: dict[str, str]) -> None:
-    """The demo servers (their URLs kept current) and one active phone per demo agent, on alternate servers."""
+def ensure_demo_rows(db: DatabaseConfig, env: dict[str, str], vici: agent_screen.DemoPbx) -> None:
+    """The demo servers (their URLs kept current) and one active phone per demo agent, on alternate servers; the
+    agent screen's demo phone on a server of its own, at `vici`'s PBX."""
     rows = servers(env)
     with mariadb.connect(db, db.database) as conn, conn.cursor() as cur:
         for server_id, server_ip, url in rows:
@@ -51,8 +53,14 @@ def ensure_demo_rows(db: DatabaseConfig, env: dict[str, str]) -> None:
                 " VALUES (%s, %s, %s, 'Y', %s) ON DUPLICATE KEY UPDATE server_ip = VALUES(server_ip),"
                 " web_socket_url = VALUES(web_socket_url)",
                 (server_id, f"OmniSense demo telephony server {server_id}", server_ip, url))
-        for i, extension in enumerate(DEMO_AGENTS):
-            server_ip = rows[i % len(rows)][1]
+        cur.execute(
+            "INSERT INTO servers (server_id, server_description, server_ip, active, web_socket_url, conf_engine)"
+            " VALUES (%s, 'OmniSense demo ViciDial agent screen', %s, 'Y', %s, %s) ON DUPLICATE KEY UPDATE"
+            " server_ip = VALUES(server_ip), web_socket_url = VALUES(web_socket_url),"
+            " conf_engine = VALUES(conf_engine)",
+            (agent_screen.DEMO_SERVER_ID, agent_screen.DEMO_SERVER_IP, vici.web_socket_url, vici.conf_engine))
+        phones = [(extension, rows[i % len(rows)][1]) for i, extension in enumerate(DEMO_AGENTS)]
+        for extension, server_ip in [*phones, (agent_screen.DEMO_EXTENSION, agent_screen.DEMO_SERVER_IP)]:
             # Already there: the unique extension/server_ip pair.
             with contextlib.suppress(pymysql.err.IntegrityError):
                 cur.execute(
@@ -60,6 +68,7 @@ def ensure_demo_rows(db: DatabaseConfig, env: dict[str, str]) -> None:
                     " phone_type, fullname, protocol, template_id, is_webphone)"
                     " VALUES (%s, %s, %s, %s, '', 'ACTIVE', 'Y', 'webphone', %s, 'SIP', '', 'Y')",
                     (extension, extension, server_ip, extension, f"Demo agent {extension}"))
-            # The SIP secret ViciDial hands its webphone (conf_secret): the one the stack's Kamailio expects.
+            # The SIP secret ViciDial hands its webphone (conf_secret): the one the stack's Kamailio and Asterisk
+            # expect.
             cur.execute("UPDATE phones SET conf_secret = %s WHERE extension = %s AND server_ip = %s",
                         (agent_password(agent_secret(env["AUTH_KEY_SECRET"]), extension), extension, server_ip))

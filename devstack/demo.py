@@ -11,7 +11,9 @@ from service.config import load_settings
 from service.sip_proxy.links import webphone_url
 from tools.sipload.agents import agent_password, agent_secret
 
-from . import baresip, kamailio
+from . import agent_screen, baresip, kamailio
+from .agent_screen import DemoPbx
+from .asterisk import ECHO_NUMBER
 
 DEMO_AGENTS = ("1001", "1002")
 DEMO_HOURS = 12
@@ -34,36 +36,71 @@ def webphone_urls(env: dict[str, str], base: str) -> list[str]:
 
 
 def asterisk_upstream(env: dict[str, str]) -> dict[str, str]:
-    """The service's settings for the stack's chan_sip Asterisk (wss, its private CA, chain-only checks), unless
-    SIP_UPSTREAM names something else than the stack's Kamailio (then that choice stands)."""
+    """The service's settings for the stack's chan_sip Asterisk: its private CA and chain-only checks, which the
+    agent screen's demo phone needs too (its server's web_socket_url is Asterisk's wss, whatever SIP_UPSTREAM
+    is), and SIP_UPSTREAM itself unless it names something else than the stack's Kamailio. TLS settings of the
+    environment's own stand, and so does a wss:// SIP_UPSTREAM of its own (the private CA would distrust it)."""
     from . import asterisk, asterisk_certs
 
-    if env.get("SIP_UPSTREAM", kamailio.DEFAULT_URL).rstrip("/") != kamailio.DEFAULT_URL:
+    tls = {"SIP_UPSTREAM_TLS_VERIFY": "chain", "SIP_UPSTREAM_CA_FILE": str(asterisk_certs.paths(asterisk.KEYS_DIR).ca)}
+    upstream = env.get("SIP_UPSTREAM", kamailio.DEFAULT_URL).rstrip("/")
+    if upstream == kamailio.DEFAULT_URL:
+        return {"SIP_UPSTREAM": asterisk.CHAN_SIP.wss_url, **tls}
+    if upstream.startswith("wss://") or any(name in env for name in tls):
         return {}
-    return {"SIP_UPSTREAM": asterisk.CHAN_SIP.wss_url, "SIP_UPSTREAM_TLS_VERIFY": "chain",
-            "SIP_UPSTREAM_CA_FILE": str(asterisk_certs.paths(asterisk.KEYS_DIR).ca)}
+    return tls
+
+
+def asterisk_cli() -> str:
+    """The shell command that runs a CLI command of the stack's chan_sip Asterisk (followed by -rx "...")."""
+    from . import asterisk, asterisk_build
+
+    return f"{asterisk_build.binary()} -C {asterisk.CHAN_SIP.conf}"
 
 
 def announce_asterisk() -> None:
-    from . import asterisk, asterisk_build
+    from . import asterisk
 
     inst = asterisk.CHAN_SIP
-    cli = f"{asterisk_build.binary()} -C {inst.conf}"
+    cli, room = asterisk_cli(), agent_screen.DEMO_ROOM
     print(
         f"\nThe PBX is Asterisk 18 (chan_sip, {inst.wss_url}; log {inst.log_file}). Dial {asterisk.ECHO_NUMBER} for"
         f" the echo, {baresip.PHONE_NUMBER} for the plain SIP phone\n(baresip: it answers, plays a tone and records"
         f" what it hears in {baresip.RECORDINGS}).\n"
-        f"Ring agent {DEMO_AGENTS[0]} into conference 9600051 as ViciDial does (tick Auto-answer on the page first"
+        f"Ring agent {DEMO_AGENTS[0]} into conference {room} as ViciDial does (tick Auto-answer on the page first"
         " to have it answer by itself):\n"
-        f'  {cli} -rx "channel originate SIP/{DEMO_AGENTS[0]} application ConfBridge 9600051"\n'
-        f"  (a second agent joins by dialling 29600051; `{cli} -r` opens Asterisk's console)",
+        f'  {cli} -rx "channel originate SIP/{DEMO_AGENTS[0]} application ConfBridge {room}"\n'
+        f"  (a second agent joins by dialling 2{room}; `{cli} -r` opens Asterisk's console)",
         flush=True,
     )
 
 
-def announce(env: dict[str, str], *, asterisk: bool = False) -> dict[str, str]:
+def announce_agent_screen(vici: DemoPbx, *, asterisk: bool) -> None:
+    where = (f"registers with Asterisk and enters ConfBridge room {vici.conference} at 2{vici.conference}" if asterisk
+             else f"joins the conference {vici.conference}, answered by the plain phone")
+    print(
+        f"\nViciDial's agent screen (demo agent {agent_screen.DEMO_USER} logged in on phone"
+        f" {agent_screen.DEMO_EXTENSION}; its webphone {where}):\n"
+        f"  {agent_screen.ORIGIN}/",
+        flush=True,
+    )
+    if asterisk:
+        print(
+            f"Bring the plain phone (its tone) into that room (Local/{ECHO_NUMBER}@agents instead: the echo):\n"
+            f'  {asterisk_cli()} -rx "channel originate SIP/plainphone/{baresip.PHONE_NUMBER}'
+            f' application ConfBridge {vici.conference}"',
+            flush=True,
+        )
+    print(
+        "Log the demo agent out of ViciDial (the phone in that screen stops within 45 s):\n"
+        f"  {sys.executable} -m devstack vicidial-logout",
+        flush=True,
+    )
+
+
+def announce(env: dict[str, str], vici: DemoPbx, *, asterisk: bool = False) -> dict[str, str]:
     """Print the demo's URLs and curl; return the environment the service should run with (its upstream the
-    stack's chan_sip Asterisk if `asterisk`)."""
+    stack's chan_sip Asterisk if `asterisk`). `vici`: the PBX of the agent screen's demo phone."""
     upstream = asterisk_upstream(env) if asterisk else {}
     key = secrets.token_urlsafe(32)
     entry = f"make-run:{hashlib.sha256(key.encode()).hexdigest()}"
@@ -79,7 +116,7 @@ def announce(env: dict[str, str], *, asterisk: bool = False) -> dict[str, str]:
         f"  {second}",
         flush=True,
     )
-    if upstream:
+    if asterisk:
         announce_asterisk()
     else:
         print(
@@ -89,17 +126,7 @@ def announce(env: dict[str, str], *, asterisk: bool = False) -> dict[str, str]:
             f"  {sys.executable} -m devstack pbx-call {DEMO_AGENTS[0]}",
             flush=True,
         )
-    from . import agent_screen
-
-    print(
-        f"\nViciDial's agent screen (demo agent {agent_screen.DEMO_USER} logged in on phone"
-        f" {agent_screen.DEMO_EXTENSION}; its webphone joins the conference {agent_screen.DEMO_CONFERENCE},"
-        f" {'a ConfBridge room on Asterisk' if upstream else 'answered by the plain phone'}):\n"
-        f"  {agent_screen.ORIGIN}/\n"
-        f"Log the demo agent out of ViciDial (the phone in that screen stops within 45 s):\n"
-        f"  {sys.executable} -m devstack vicidial-logout",
-        flush=True,
-    )
+    announce_agent_screen(vici, asterisk=asterisk)
     print(
         "\n"
         "Archive API (a key made for this run):\n"

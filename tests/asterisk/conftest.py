@@ -21,6 +21,12 @@ from tests.webphone.conftest import (  # noqa: F401 - fixtures used by the tests
     firefox,
     open_page,
     open_phone,
+    webphone_settings,
+)
+from tests.webphone.test_vicidial import (  # noqa: F401 - fixtures of ViciDial's agent screen, used here too
+    gateway,
+    open_screen,
+    screens,
 )
 from tools.sipload import agents
 

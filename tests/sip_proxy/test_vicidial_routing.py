@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from devstack import cluster, mariadb
+import devstack.__main__ as devstack_main
+from devstack import cluster, demo, mariadb
 from service.app import create_app
 
 from .helpers import kamailio_lookup, new_username, registered_agent, session_query, upgrade_headers
@@ -62,7 +63,9 @@ def rows(db_config) -> Iterator[Cluster]:
 
 @pytest.fixture
 async def vicidial(aiohttp_client, make_settings, stack_env):
-    settings = make_settings({**stack_env, "SIP_UPSTREAM": "vicidial"})
+    # The agent screen's demo phone is on the stack's Asterisk when it runs: trusted as `make run` trusts it.
+    env = {**stack_env, "SIP_UPSTREAM": "vicidial"}
+    settings = make_settings({**env, **(demo.asterisk_upstream(env) if devstack_main.asterisk_runs() else {})})
     return await aiohttp_client(create_app(settings))
 
 
@@ -144,7 +147,8 @@ async def test_an_unreachable_database_is_upstream_lookup_failed(aiohttp_client,
 
 async def test_readyz_checks_each_web_socket_url_in_use(vicidial, rows, stack_env):
     body = await (await vicidial.get("/readyz")).json()
-    assert body["checks"]["sip_upstream"] == "ok"  # the demo phones: the stack's Kamailio and kamailio-2
+    # The demo phones: the stack's Kamailio, kamailio-2, and the agent screen's (Kamailio's or Asterisk's).
+    assert body["checks"]["sip_upstream"] == "ok"
     rows.phone(rows.server("ws://127.0.0.1:9/ws"))
     response = await vicidial.get("/readyz")
     reason = (await response.json())["checks"]["sip_upstream"]

@@ -182,6 +182,10 @@ class Framed:
                 return None
             raise
 
+    async def stats(self) -> dict[str, Any]:
+        """The framed phone's stats (the webphone conftest's `growth` takes a Framed too)."""
+        return await self.evaluate("OmniSense.phone.stats()")
+
     async def wait_body(self, name: str, value: str, timeout: float = 20) -> None:
         await until(lambda: self.body(name), lambda v: v == value, f"data-{name} {value}", timeout=timeout)
 
