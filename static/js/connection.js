@@ -1,8 +1,8 @@
 // The phone's connection to the relay (the Phone's half that owns the SIP.js UA): one connection attempt per
 // watchdog turn (session check, TURN, WebSocket, REGISTER), the UA's settings (registration expiry, CRLF
 // keep-alive), the connection state and the signalling link, and the refresh of a call in progress once the link
-// is back. A mixin over the Phone's fields (ua, connection, linkUp, everRegistered, watchdog, call): see
-// phone.js for them and for expire, logOut and fail (expiry.js) which end it for good.
+// is back. A mixin over the Phone's fields (ua, connection, linkUp, everRegistered, watchdog, call), which
+// phone.js's constructor sets up; expire, logOut and fail (expiry.js) end it for good.
 
 import { sdhFactory } from "./adapter-sipjs.js";
 import { MAX_TIMEOUT, closeReason, keepAliveSettings } from "./phone-rules.js";

@@ -1,7 +1,7 @@
 // The session's end (the Phone's half that stops it for good): the expiry timer and the warning before
 // expire_date, the expiry itself, a ViciDial log-out, a failure, and the wind-down they share (end the call,
 // unregister, close the UA, stop every timer). A mixin over the Phone's fields (expiresAt, windDownAt, finished,
-// message, ua, call, watchdog): see phone.js.
+// message, ua, call, watchdog), which phone.js's constructor sets up.
 
 import { MAX_TIMEOUT } from "./phone-rules.js";
 
