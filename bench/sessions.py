@@ -33,7 +33,7 @@ from .relay import cpu_seconds, free_port, rss_bytes
 
 LEVELS = (1000, 5000, 10000)
 WINDOW = 30.0
-KEEPALIVE_S = 30.0  # static/js/phone.js KEEPALIVE_S
+KEEPALIVE_S = 30.0  # static/js/phone-rules.js KEEPALIVE_S
 CONNECT_CONCURRENCY = 50
 TARGET_RSS_MB = 300
 SPARE_DESCRIPTORS = 200  # the service's own: listening socket, epoll, database pool, logs

@@ -1,15 +1,15 @@
 // The agent's phone on SIP.js 0.15.11's legacy API (global SIP, SIP.UA): registration with its own reconnect
-// watchdog, the session's expire_date, and one call at a time (a Call, see call.js). It emits events (see
-// EVENTS) for the page (ui.js) and the CRM bridge (crm.js), which alone touch the DOM; the phone only plays
-// the remote audio through the <audio> element it is given.
+// watchdog (connection.js), the session's expire_date (expiry.js), and one call at a time (a Call, see call.js).
+// It emits events (see EVENTS) for the page (ui.js) and the CRM bridge (crm.js), which alone touch the DOM; the
+// phone only plays the remote audio through the <audio> element it is given.
 
 import { Call, endNotice } from "./call.js";
+import { withConnection } from "./connection.js";
 import { PhoneError } from "./errors.js";
-import { callerIdentities, checkSipJs, sdhFactory } from "./adapter-sipjs.js";
-import {
-  SessionCheck, canNegotiateRtcpMux, cannotAnswer, iceSettings, newRtcConfiguration, rtcConfigurationFor,
-  sessionUrls,
-} from "./turn.js";
+import { withExpiry, windDownAt } from "./expiry.js";
+import { callerIdentities, checkSipJs } from "./adapter-sipjs.js";
+import { audioConstraints, callerOf, normalizeNumber } from "./phone-rules.js";
+import { SessionCheck, canNegotiateRtcpMux, cannotAnswer, newRtcConfiguration, sessionUrls } from "./turn.js";
 import { Watchdog } from "./watchdog.js";
 
 export { PhoneError };
@@ -41,86 +41,12 @@ export const EVENTS = [
   "autoplay-blocked",
 ];
 
-const REGISTER_EXPIRES = 300; // s: a tab closed without unregistering is forgotten by the registrar within minutes
-const EXPIRY_WARNING_MS = 5 * 60 * 1000;
 // SIP.js waits for ICE gathering before sending an offer or answer: bound it (the Call ends it earlier still,
 // once a TURN relay candidate is in).
 const ICE_GATHERING_TIMEOUT_MS = 2000;
-const KEEPALIVE_S = 30;
-const KEEPALIVE_ANSWER_S = 10;
 
-/**
- * The CRLF keep-alive's interval and how long its answer may take, in seconds (SIP.js takes whole seconds):
- * 30 and 10. The relay answers the keep-alive itself once the PBX's leg has shown it is alive, so a PBX that
- * ignores keep-alives (Asterisk) tears nothing down. Test hook: `window.webphoneKeepAliveS`, a whole number of
- * seconds under 30 set before the page loads (Playwright's add_init_script), shortens the interval so a test
- * can watch many keep-alives quickly; the answer then may take as long as the interval, at most 10 s. Pure.
- */
-export function keepAliveSettings(override = undefined) {
-  const seconds = Number(override);
-  if (Number.isInteger(seconds) && seconds >= 1 && seconds < KEEPALIVE_S) {
-    return { interval: seconds, debounce: Math.min(KEEPALIVE_ANSWER_S, seconds) };
-  }
-  return { interval: KEEPALIVE_S, debounce: KEEPALIVE_ANSWER_S };
-}
-
-/**
- * Why the signalling connection closed, in the agent's words, from the WebSocket close the relay sent (its
- * close-code table in the README): 1013 with `upstream full` is a phone system at its connection limit, other
- * 1013s one that is down or stopped answering. Pure.
- */
-export function closeReason(event) {
-  if (event?.code === 1013) {
-    if (event.reason === "upstream full") return "the phone system is full: it takes no more phones right now";
-    if (event.reason === "upstream not responding") return "the phone system stopped answering";
-    return "the phone system is unavailable";
-  }
-  return "connection closed";
-}
-const EXPIRY_LEAD_MS = 2000;
-const MAX_TIMEOUT = 2 ** 31 - 1;
-const DIALABLE = /^[A-Za-z0-9*#+._~-]{1,64}$/;
-
-/** Strip what people type between digits: spaces, dashes, dots between digits, brackets. Pure. */
-export function normalizeNumber(text) {
-  const raw = String(text ?? "").trim();
-  const compact = /^[+\d\s().-]+$/.test(raw) ? raw.replace(/[\s().-]/g, "") : raw;
-  return DIALABLE.test(compact) ? compact : null;
-}
-
-const ANONYMOUS = /^(anonymous|unknown|restricted|unavailable)$/i;
-
-/**
- * The caller of an incoming call as shown, {from, displayName}, from its identities best first (see
- * callerIdentities): the first number and the first name that are not "anonymous" (Asterisk's
- * `"Anonymous" <sip:anonymous@anonymous.invalid>`), wherever each came from; "Anonymous" only when none of
- * them names anyone ("unknown" when there is nothing at all). Pure.
- */
-export function callerOf(identities) {
-  const named = (text) => Boolean(text) && !ANONYMOUS.test(String(text).trim());
-  let from = "";
-  let displayName = "";
-  for (const { user, displayName: name, host } of identities) {
-    if (!from && named(user) && host !== "anonymous.invalid") from = user;
-    if (!displayName && named(name)) displayName = name;
-  }
-  if (!from && !displayName) {
-    const first = identities[0];
-    return { from: first && (first.user || first.displayName) ? "Anonymous" : "unknown", displayName: "" };
-  }
-  const shown = from || displayName;
-  return { from: shown, displayName: displayName === shown ? "" : displayName };
-}
-
-/** The media constraints of a call: audio only (SIP.js 0.15's default asks for video too), on `micId`. Pure. */
-export function audioConstraints(micId = "", processing = {}) {
-  const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true, ...processing };
-  // exact: with an ideal deviceId Chrome keeps using a microphone it already has open.
-  if (micId) audio.deviceId = { exact: micId };
-  return { audio, video: false };
-}
-
-export class Phone extends EventTarget {
+/** The phone: its state and calls here; its connection (connection.js) and its end (expiry.js) mixed in. */
+export class Phone extends withExpiry(withConnection(EventTarget)) {
   constructor({ params, log, tones, audio, location = window.location, SIP = window.SIP }) {
     super();
     this.params = params;
@@ -133,9 +59,7 @@ export class Phone extends EventTarget {
     this.domain = domain;
     this.sessionCheck = new SessionCheck({ url: turnUrl });
     this.expiresAt = params.expiresAt;
-    // The relay closes the WebSocket at expire_date itself: wind down a moment earlier, so the BYE and the
-    // un-REGISTER still reach the other side.
-    this.windDownAt = params.expiresAt - EXPIRY_LEAD_MS;
+    this.windDownAt = windDownAt(params.expiresAt); // a moment before expire_date (expiry.js)
 
     this.connection = "connecting"; // connecting | registered | reconnecting | expired | error
     this.linkUp = true; // false while a registered phone has lost its signalling link (<body data-link>)
@@ -186,304 +110,6 @@ export class Phone extends EventTarget {
     this.scheduleExpiry();
     this.clock = setInterval(() => this.tick(), 1000);
     this.watchdog.run();
-  }
-
-  /** One connection attempt: check the session (and fetch TURN), then open the WebSocket and register. */
-  async connect() {
-    if (this.finished) return;
-    this.setConnection(this.everRegistered ? "reconnecting" : "connecting");
-    if (!(await this.checkSession()) || this.finished) return;
-    if (!this.ua) {
-      this.ua = this.createUa();
-      this.ua.start();
-    } else if (this.ua.transport.isConnected()) {
-      this.ua.register();
-    } else {
-      await this.ua.transport.connect();
-    }
-  }
-
-  /**
-   * Check the session with the service (which fetches TURN credentials too). False when the service refused
-   * it for good (the phone has then expired or failed); throws when it should be tried again.
-   */
-  async checkSession() {
-    const answer = await this.sessionCheck.check();
-    switch (answer.kind) {
-      case "turn":
-        this.applyTurn(answer.body);
-        return true;
-      case "no-turn":
-        this.log.warn(`no TURN credentials: ${answer.why}; calling without TURN`);
-        this.applyTurn(null);
-        return true;
-      case "expired":
-        this.expire("The server says this session has expired.");
-        return false;
-      case "logged-out":
-        this.logOut();
-        return false;
-      case "refused":
-        this.fail(answer.message);
-        return false;
-      default:
-        throw new Error(answer.message);
-    }
-  }
-
-  applyTurn(body) {
-    const ice = iceSettings(body);
-    this.rtc.iceServers = ice.iceServers;
-    this.rtc.iceTransportPolicy = ice.iceTransportPolicy;
-    this.log.info(`TURN: ${ice.uris.length ? ice.uris.join(", ") : "none"}; ICE transport policy ${this.rtc.iceTransportPolicy}`);
-    clearTimeout(this.turnRefresh);
-    if (ice.refreshMs !== null) this.scheduleTurnRefresh(ice.refreshMs);
-  }
-
-  scheduleTurnRefresh(delay) {
-    clearTimeout(this.turnRefresh);
-    this.turnRefresh = setTimeout(() => {
-      if (this.finished) return;
-      this.checkSession().catch((error) => {
-        this.log.warn(`TURN refresh failed (${error.message}): trying again in a minute`);
-        this.scheduleTurnRefresh(60000);
-      });
-    }, Math.min(MAX_TIMEOUT, delay));
-  }
-
-  createUa() {
-    const { SIP } = this;
-    const keepAlive = keepAliveSettings(window.webphoneKeepAliveS);
-    const ua = new SIP.UA({
-      uri: `sip:${this.params.username}@${this.domain}`,
-      authorizationUser: this.params.username,
-      password: this.params.password,
-      displayName: this.params.username,
-      // The Contact's user is the agent's username (SIP.js makes up a random one): Asterisk's `sip show peers`
-      // then lists 1001/1001. Its host stays SIP.js's made-up `<random>.invalid` (RFC 7118): the relay's
-      // identity rules recognise an agent's own Contact after a reconnect by that `.invalid` host.
-      contactName: this.params.username,
-      register: true,
-      registerOptions: { expires: REGISTER_EXPIRES },
-      autostart: false,
-      autostop: true,
-      transportOptions: {
-        wsServers: [this.wsUrl],
-        traceSip: this.log.enabled,
-        connectionTimeout: 5,
-        // SIP.js's own retries stop after a few tries; the watchdog owns reconnection instead.
-        maxReconnectionAttempts: 0,
-        // CRLF pings (RFC 5626) find a dead path that never closes; see onKeepAliveTimeout.
-        keepAliveInterval: keepAlive.interval,
-        keepAliveDebounce: keepAlive.debounce,
-      },
-      sessionDescriptionHandlerFactoryOptions: this.sdhOptions,
-      // Offers without rtcp-mux are answered with rtcpMuxPolicy "negotiate" where the browser still has it.
-      sessionDescriptionHandlerFactory: sdhFactory(SIP, (rtc, offer) => rtcConfigurationFor(rtc, offer, this.canMux)),
-      // RFC 4733 through RTCDTMFSender; Call.sendDtmf falls back to INFO where the call has no telephone-event.
-      dtmfType: SIP.C.dtmfType.RTP,
-      noAnswerTimeout: 60,
-      // 0.15.11 has no session timers and no UPDATE: nothing extra is advertised.
-      rel100: SIP.C.supported.UNSUPPORTED,
-      replaces: SIP.C.supported.UNSUPPORTED,
-      userAgentString: `TForge OmniSense Webphone (SIP.js ${SIP.version})`,
-      log: this.log.sipJsOptions(),
-    });
-    ua.on("registered", () => this.onRegistered());
-    ua.on("unregistered", (response, cause) => this.onUnregistered(cause));
-    ua.on("registrationFailed", (response, cause) => this.onRegistrationFailed(response, cause));
-    ua.on("invite", (session) => this.onInvite(session));
-    ua.transport.on("connected", () => this.log.info("signalling connected"));
-    ua.transport.on("disconnected", (e) => this.onDisconnected(e));
-    ua.transport.on("closed", () => this.onDisconnected(null));
-    ua.transport.on("keepAliveDebounceTimeout", () => this.onKeepAliveTimeout());
-    return ua;
-  }
-
-  setConnection(next) {
-    if (this.connection === next) return;
-    const was = this.connection;
-    this.connection = next;
-    if (was === "registered") this.emit("unregistered", { cause: next });
-    if (next === "registered") this.emit("registered", {});
-    if (next === "reconnecting") this.setLink(false);
-    if (next === "registered") this.setLink(true);
-    this.changed();
-  }
-
-  /** The signalling link is down from its loss until the phone has registered again. */
-  setLink(up) {
-    if (this.linkUp === up) return;
-    this.linkUp = up;
-    this.log[up ? "info" : "warn"](up ? "signalling link restored" : "signalling link lost");
-    this.call?.setLink(up);
-    this.emit("link", { up });
-    if (up) this.refreshCall();
-  }
-
-  /** After a reconnect, move the call in progress onto the new connection (see Call.refresh). */
-  refreshCall() {
-    const call = this.call;
-    if (call?.state !== "in-call") return;
-    call.refresh().then((outcome) => {
-      if (outcome === "refreshed") performance.mark("webphone:refreshed"); // User Timing, for bench/webphone.py
-      if (outcome !== "stopped" && outcome !== "none") this.emit("refreshed", { outcome });
-    });
-  }
-
-  onRegistered() {
-    this.watchdog.succeeded();
-    // SIP.js fires `registered` again on every refresh: only the first one after a loss changes anything.
-    if (this.connection === "registered" || this.finished) return;
-    if (!this.everRegistered) performance.mark("webphone:registered"); // User Timing, for bench/webphone.py
-    this.everRegistered = true;
-    this.log.info("registered");
-    this.setConnection("registered");
-  }
-
-  onUnregistered(cause) {
-    if (this.finished || this.connection !== "registered") return;
-    this.log.warn(`unregistered (${cause || "no reason given"})`);
-    this.setConnection("reconnecting");
-    this.watchdog.failed(`unregistered: ${cause}`);
-  }
-
-  onRegistrationFailed(response, cause) {
-    if (this.finished) return;
-    const code = response?.statusCode;
-    const { causes } = this.SIP.C;
-    if (cause === causes.AUTHENTICATION_ERROR || cause === causes.REJECTED || [401, 403, 407].includes(code)) {
-      this.fail(`Registration refused (${code ?? cause}${response?.reasonPhrase ? ` ${response.reasonPhrase}` : ""}): `
-        + "check the username and password in the webphone link.");
-      return;
-    }
-    this.log.warn(`registration failed (${code ?? cause})`);
-    this.setConnection(this.everRegistered ? "reconnecting" : "connecting");
-    this.watchdog.failed(`registration failed: ${code ?? cause}`);
-  }
-
-  onDisconnected(event) {
-    if (this.finished) return;
-    if (event?.code === 4001 && event.reason === "logged out") {
-      this.logOut();
-      return;
-    }
-    if (event?.code === 4001) {
-      this.expire("The session has expired (the server closed the connection).");
-      return;
-    }
-    if (event) this.log.warn(`signalling connection closed (code ${event.code}${event.reason ? `, ${event.reason}` : ""})`);
-    this.setConnection(this.everRegistered ? "reconnecting" : "connecting");
-    this.watchdog.failed(closeReason(event));
-  }
-
-  /** No answer to a CRLF ping: the path is dead even if the socket says open. Drop it and reconnect. */
-  onKeepAliveTimeout() {
-    if (this.finished) return;
-    this.log.warn("no answer to the keep-alive: reconnecting");
-    // A disconnect SIP.js asked for emits no `disconnected`, so the watchdog is told here.
-    this.ua.transport.disconnect({ force: true });
-    this.onDisconnected({ code: 1006, reason: "keep-alive timeout" });
-  }
-
-  /** The next reconnection attempt while not registered: {at (epoch ms) or null, reason}. */
-  get retry() {
-    return { at: this.watchdog.nextAt, reason: this.watchdog.reason };
-  }
-
-  /** The agent asked: try to connect now instead of waiting for the back-off. */
-  retryNow() {
-    if (this.finished || this.connection === "registered") return;
-    this.watchdog.now("asked by the agent");
-  }
-
-  // ---- expiry ----------------------------------------------------------------------------------------------
-
-  scheduleExpiry() {
-    const left = this.windDownAt - Date.now();
-    if (left <= 0) {
-      this.expire();
-      return;
-    }
-    // setTimeout holds at most ~24.8 days: chain shorter waits for sessions that long.
-    this.expiryTimer = setTimeout(() => this.scheduleExpiry(), Math.min(left, MAX_TIMEOUT));
-  }
-
-  tick() {
-    if (this.finished) return;
-    const left = this.windDownAt - Date.now();
-    if (left <= 0) {
-      this.expire(); // a late timer (sleeping laptop) is caught here too
-      return;
-    }
-    if (!this.warned && left <= EXPIRY_WARNING_MS) {
-      this.warned = true;
-      const at = new Date(this.expiresAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      const minutes = Math.max(1, Math.round(left / 60000));
-      this.notice("expiry", "warn", `This session ends at ${at} (in ${minutes} min). Ask for a new link to keep working.`);
-      this.emit("expiring", { at: new Date(this.expiresAt).toISOString(), minutes });
-    }
-    this.dispatchEvent(new Event("tick"));
-  }
-
-  /** At expire_date: end the call, unregister, say so, and never reconnect. */
-  expire(message = null) {
-    if (this.connection === "expired") return;
-    const at = new Date(this.expiresAt).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-    message ??= `The session ended on ${at}. Ask for a new webphone link.`;
-    this.log.warn("session expired");
-    this.stopEverything("Session expired");
-    this.message = message;
-    this.setConnection("expired");
-    this.emit("expired", { message });
-  }
-
-  /** The agent logged out of ViciDial: the server closed the session (4001 "logged out"); never reconnect. */
-  logOut(message = "You logged out of ViciDial, so this phone has stopped. Log in to the agent screen again.") {
-    if (this.finished) return;
-    this.log.warn("logged out of ViciDial");
-    this.stopEverything("Logged out");
-    this.message = message;
-    this.setConnection("logged-out");
-    this.emit("logged-out", { message });
-  }
-
-  /** The phone cannot go on (session refused, credentials wrong). */
-  fail(message) {
-    if (this.finished) return;
-    this.log.error(message);
-    this.stopEverything("Error");
-    this.message = message;
-    this.setConnection("error");
-    this.emit("error", { message });
-  }
-
-  stopEverything(cause) {
-    this.finished = true;
-    this.watchdog.stop();
-    clearTimeout(this.expiryTimer);
-    clearTimeout(this.turnRefresh);
-    clearInterval(this.clock);
-    window.removeEventListener("online", this.onOnline);
-    window.removeEventListener("offline", this.onOffline);
-    this.call?.end(cause);
-    const ua = this.ua;
-    if (!ua) return;
-    // Unregister (best effort: the relay closes at expire_date too), then close the UA.
-    const close = () => {
-      try {
-        ua.stop();
-      } catch (error) {
-        this.log.warn(`closing the UA: ${error}`);
-      }
-    };
-    if (ua.isRegistered() && ua.transport.isConnected()) {
-      ua.once("unregistered", close);
-      ua.unregister();
-      setTimeout(close, 1500);
-    } else {
-      close();
-    }
   }
 
   // ---- calls -----------------------------------------------------------------------------------------------

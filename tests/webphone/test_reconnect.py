@@ -272,7 +272,7 @@ async def test_leaving_the_page_mid_call_asks_first(service, open_phone) -> None
 
 # ---- keep-alives, a half-dead dialog, a full PBX -----------------------------------------------------------
 
-# The page's test hook (phone.js keepAliveSettings): a keep-alive every second instead of every 30 s.
+# The page's test hook (phone-rules.js keepAliveSettings): a keep-alive every second instead of every 30 s.
 FAST_KEEPALIVE = "window.webphoneKeepAliveS = 1;"
 
 async def test_keepalives_every_second_are_answered_and_never_reconnect(service, open_phone) -> None:

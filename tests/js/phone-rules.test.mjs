@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { normalizeNumber } from "../../static/js/phone.js";
+import { normalizeNumber } from "../../static/js/phone-rules.js";
 
 test("numbers are checked", () => {
   assert.deepEqual(
@@ -12,7 +12,7 @@ test("numbers are checked", () => {
 });
 
 test("the caller shown is never Anonymous when From, P-Asserted-Identity or Remote-Party-ID names someone", async () => {
-  const { callerOf } = await import("../../static/js/phone.js");
+  const { callerOf } = await import("../../static/js/phone-rules.js");
   const anonymous = { user: "anonymous", displayName: "Anonymous", host: "anonymous.invalid" };
   assert.deepEqual(callerOf([{ user: "1002", displayName: "Sales", host: "pbx" }]), { from: "1002", displayName: "Sales" });
   assert.deepEqual(callerOf([{ user: "1002", displayName: "1002", host: "pbx" }]), { from: "1002", displayName: "" });
@@ -27,7 +27,7 @@ test("the caller shown is never Anonymous when From, P-Asserted-Identity or Remo
 });
 
 test("the keep-alive runs every 30 s with 10 s to be answered; a test may shorten it to whole seconds", async () => {
-  const { keepAliveSettings } = await import("../../static/js/phone.js");
+  const { keepAliveSettings } = await import("../../static/js/phone-rules.js");
   assert.deepEqual(keepAliveSettings(), { interval: 30, debounce: 10 });
   assert.deepEqual(keepAliveSettings(1), { interval: 1, debounce: 1 });
   assert.deepEqual(keepAliveSettings(15), { interval: 15, debounce: 10 });
@@ -35,7 +35,7 @@ test("the keep-alive runs every 30 s with 10 s to be answered; a test may shorte
 });
 
 test("a close from the relay is put in the agent's words: full, stopped answering, unavailable", async () => {
-  const { closeReason } = await import("../../static/js/phone.js");
+  const { closeReason } = await import("../../static/js/phone-rules.js");
   assert.match(closeReason({ code: 1013, reason: "upstream full" }), /^the phone system is full/);
   assert.equal(closeReason({ code: 1013, reason: "upstream not responding" }), "the phone system stopped answering");
   assert.equal(closeReason({ code: 1013, reason: "upstream unavailable" }), "the phone system is unavailable");
