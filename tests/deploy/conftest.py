@@ -1,4 +1,5 @@
-"""Fixtures for the deploy/ tests: the tools installed, a test certificate, the service behind nginx."""
+"""Fixtures for the deploy/ tests: the tools installed, a test certificate, the service behind nginx, two
+instances behind HAProxy."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import pytest
 import devstack.__main__ as devstack_main
 from devstack import install, nginx
 from devstack.paths import ROOT
+
+from .balancer import Balancer, balancer, free_ports
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +109,27 @@ def fronted(deploy_tools: None, stack_env: dict[str, str],
             running(nginx.command(run_dir), https_port, run_dir / "nginx.out"):
         context = ssl.create_default_context(cafile=str(cert))
         yield Fronted(f"https://127.0.0.1:{https_port}", f"127.0.0.1:{https_port}", context, service_log, run_dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoHosts:
+    """Two service instances (host1, host2) behind deploy/haproxy's configuration: `balancer.base` is its URL."""
+
+    balancer: Balancer
+    service_ports: tuple[int, int]
+
+
+@pytest.fixture(scope="module")
+def two_hosts(deploy_tools: None, stack_env: dict[str, str],
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
+    run_dir = tmp_path_factory.mktemp("haproxy")
+    port, *service_ports = free_ports(3)
+    ports = (service_ports[0], service_ports[1])
+    env = {**os.environ, **stack_env, "HOST": "127.0.0.1", "TRUSTED_PROXIES": "127.0.0.1,::1", "TLS_CERT_FILE": "",
+           "TLS_KEY_FILE": ""}
+    with running([sys.executable, "-m", "service", "serve"], ports[0], run_dir / "host1.log",
+                 {**env, "PORT": str(ports[0])}), \
+            running([sys.executable, "-m", "service", "serve"], ports[1], run_dir / "host2.log",
+                    {**env, "PORT": str(ports[1])}), \
+            balancer(run_dir, port, ports) as front:
+        yield TwoHosts(front, ports)
