@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import aiohttp
 
 from devstack import haproxy
 from devstack.paths import ROOT
@@ -35,6 +38,15 @@ def free_ports(count: int) -> list[int]:
         if len(found) == count:
             return found
     raise RuntimeError(f"fewer than {count} free ports in {PORT_RANGE}")
+
+
+async def active_sessions(port: int) -> int:
+    """The relay sessions the instance on `port` holds open now (its /metrics)."""
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        text = await resp.text()
+    found = re.search(r"^sip_relay_sessions_active (\S+)$", text, re.M)
+    assert found, text
+    return int(float(found.group(1)))
 
 
 @dataclasses.dataclass

@@ -20,6 +20,7 @@ from devstack import haproxy
 from service.config import load_settings
 from tests.sip_proxy.helpers import new_username, session_query
 
+from .balancer import active_sessions
 from .conftest import TwoHosts
 from .test_nginx import wait_for_line
 
@@ -56,14 +57,6 @@ def test_the_balancers_cap_and_answer_are_the_services_own() -> None:
     assert not any(line.split("#", 1)[0].strip().startswith("option httplog") for line in text.splitlines())
 
 
-async def active_sessions(http: aiohttp.ClientSession, port: int) -> int:
-    async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-        text = await resp.text()
-    found = re.search(r"^sip_relay_sessions_active (\S+)$", text, re.M)
-    assert found, text
-    return int(float(found.group(1)))
-
-
 @pytest.mark.stack
 async def test_the_per_key_cap_holds_across_both_hosts(two_hosts: TwoHosts, stack_env) -> None:
     front = two_hosts.balancer
@@ -76,7 +69,7 @@ async def test_the_per_key_cap_holds_across_both_hosts(two_hosts: TwoHosts, stac
             sockets.append(await opened.enter_async_context(
                 http.ws_connect(url, protocols=("sip",), origin=front.base)))
         # Spread over both hosts (the fewest connections first), so neither host's own cap of 5 is reached.
-        per_host = [await active_sessions(http, port) for port in two_hosts.service_ports]
+        per_host = [await active_sessions(port) for port in two_hosts.service_ports]
         assert sum(per_host) == 5 and min(per_host) >= 1, per_host
         upgrade = {"Origin": front.base, "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "sip"}
