@@ -34,6 +34,9 @@ MODULES = (
     "service.sip_proxy.session",
     "service.sip_proxy.relay.identity",
     "service.sip_proxy.relay.core",
+    "service.sip_proxy.relay.protocols",
+    "service.sip_proxy.deadlines",
+    "service.sip_proxy.handshake",
 )
 
 
