@@ -1,5 +1,6 @@
 """The signalling relay beside a bare 1:1 aiohttp relay, nginx, and Kamailio reached directly.
 
+The relay runs twice: as `make` built it (compiled, service/compiled.py) and with OMNISENSE_PURE_PYTHON=1.
 One run, same Kamailio, same load generator (this process, on uvloop, pinned to one core; the relays to the
 other), REGISTER round trips with digest credentials: each round trip is two relayed messages, the REGISTER
 (which the relay checks fully: start line and From/To) and its 200. Three interleaved rounds, medians:
@@ -39,7 +40,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from service import COMPILED
+from service import COMPILED, compiled
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +52,7 @@ LATENCY_SECONDS = 5.0
 IDLE_SESSIONS = 2000
 ROUNDS = 3
 CPU_TARGET, P99_TARGET_MS, KB_TARGET = 1.3, 0.3, 20
+PURE_NAME = "relay, pure Python"
 LOADGEN_CPU, RELAY_CPU = (0, 1) if (os.cpu_count() or 1) >= 2 else (None, None)
 
 BARE_RELAY = textwrap.dedent('''
@@ -410,7 +412,7 @@ async def main() -> dict:
     upstream = env.get("SIP_UPSTREAM", "ws://127.0.0.1:8088")
     upstream_hostport = upstream.split("://", 1)[1].rstrip("/")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    ports = {name: free_port() for name in ("relay", "bare", "nginx")}
+    ports = {name: free_port() for name in ("relay", "pure", "bare", "nginx")}
     tmp = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     (tmp / "nginx.conf").write_text(NGINX_CONF.format(dir=tmp, port=ports["nginx"], upstream=upstream_hostport))
     (tmp / "bare.py").write_text(BARE_RELAY)
@@ -423,12 +425,15 @@ async def main() -> dict:
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http, \
                 started([python, "-m", "service", "serve"], ports["relay"], "relay", service_env) as relay, \
+                started([python, "-m", "service", "serve"], ports["pure"], "pure", {
+                    **service_env, "PORT": str(ports["pure"]), compiled.PURE_ENV: "1"}) as pure, \
                 started([python, str(tmp / "bare.py"), str(ports["bare"]), upstream], ports["bare"], "bare") as bare, \
                 started([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e", str(tmp / "error.log"),
                          "-g", "daemon off;"], ports["nginx"], "nginx") as ngx:
             targets = [
                 Target("Kamailio direct", upstream, []),
                 Target("relay (/ws)", f"ws://127.0.0.1:{ports['relay']}/ws", [relay.pid]),
+                Target(PURE_NAME, f"ws://127.0.0.1:{ports['pure']}/ws", [pure.pid]),
                 Target("bare aiohttp 1:1", f"ws://127.0.0.1:{ports['bare']}/ws", [bare.pid]),
                 Target("nginx 1.22", f"ws://127.0.0.1:{ports['nginx']}/ws", process_tree(ngx.pid)),
             ]
@@ -481,7 +486,10 @@ def print_table(rows: list[dict]) -> None:
         print(f"{r['name']:<18} {r['msgs_per_s']:>10.0f} {cpu('cpu_max'):>9} {cpu('cpu_fixed'):>9} {cpu('cpu_2k'):>9} "
               f"{r['p50']:>7.2f} {r['p99']:>7.2f} {added:>10} {mem:>16}")
     relay, bare, nginx = by["relay (/ws)"], by["bare aiohttp 1:1"], by["nginx 1.22"]
-    print(f"the relay's per-message modules: {'compiled (mypyc)' if COMPILED else 'pure Python'}")
+    print(f"the relay's per-message modules: {'compiled (mypyc)' if COMPILED else 'pure Python'}"
+          f"{'' if COMPILED else ' (no build for these sources: run make)'}; the same relay pure: "
+          + ", ".join(f"{by[PURE_NAME][key] / relay[key]:.2f}x the CPU at {label}"
+                      for label, key in (("full speed", "cpu_max"), (f"{RATE_MSGS:,} msgs/s", "cpu_2k"))))
     for label, key, target in (("full speed", "cpu_max", CPU_TARGET), (f"{FIXED_RATE:,} msgs/s", "cpu_fixed", None),
                                (f"{RATE_MSGS:,} msgs/s", "cpu_2k", CPU_TARGET)):
         vs_bare, vs_nginx = relay[key] / bare[key], relay[key] / nginx[key]

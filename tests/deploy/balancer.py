@@ -19,8 +19,8 @@ from pathlib import Path
 import aiohttp
 
 from devstack import haproxy
-from devstack.paths import ROOT
-from devstack.procs import port_open
+
+from .processes import running
 
 PORT_RANGE = range(8400, 8500)
 
@@ -80,20 +80,9 @@ def balancer(run_dir: Path, port: int, service_ports: tuple[int, int]) -> Iterat
     admin_socket, config, log = run_dir / "admin.sock", run_dir / "haproxy.cfg", run_dir / "haproxy.log"
     config.write_text(haproxy.loopback_config(haproxy.DEPLOY_CONF.read_text(), port=port,
                                               service_ports=service_ports, admin_socket=admin_socket))
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(haproxy.command(config), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 20
-        while not (admin_socket.exists() and port_open("127.0.0.1", port)):
-            assert proc.poll() is None, f"haproxy exited with {proc.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"haproxy did not listen on {port} within 20 s:\n{log.read_text()}"
+    with running(haproxy.command(config), port, log) as proc:
+        deadline = time.monotonic() + 5
+        while not admin_socket.exists():
+            assert time.monotonic() < deadline, f"haproxy made no admin socket:\n{log.read_text()}"
             time.sleep(0.05)
         yield Balancer(port, admin_socket, log, proc)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
