@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -81,10 +82,10 @@ class TwoHosts:
     service_ports: tuple[int, int]
 
 
-@pytest.fixture(scope="module")
-def two_hosts(deploy_tools: None, stack_env: dict[str, str],
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
-    run_dir = tmp_path_factory.mktemp("haproxy")
+@contextmanager
+def hosts_behind_haproxy(stack_env: dict[str, str], run_dir: Path,
+                         host2_env: dict[str, str] | None = None) -> Iterator[TwoHosts]:
+    """`python -m service serve` twice (host2 with `host2_env` over the common environment), HAProxy in front."""
     port, *service_ports = free_ports(3)
     ports = (service_ports[0], service_ports[1])
     env = {**os.environ, **stack_env, "HOST": "127.0.0.1", "TRUSTED_PROXIES": "127.0.0.1,::1", "TLS_CERT_FILE": "",
@@ -92,6 +93,13 @@ def two_hosts(deploy_tools: None, stack_env: dict[str, str],
     with running([sys.executable, "-m", "service", "serve"], ports[0], run_dir / "host1.log",
                  {**env, "PORT": str(ports[0])}), \
             running([sys.executable, "-m", "service", "serve"], ports[1], run_dir / "host2.log",
-                    {**env, "PORT": str(ports[1])}), \
+                    {**env, **(host2_env or {}), "PORT": str(ports[1])}), \
             balancer(run_dir, port, ports) as front:
         yield TwoHosts(front, ports)
+
+
+@pytest.fixture(scope="module")
+def two_hosts(deploy_tools: None, stack_env: dict[str, str],
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
+    with hosts_behind_haproxy(stack_env, tmp_path_factory.mktemp("haproxy")) as hosts:
+        yield hosts

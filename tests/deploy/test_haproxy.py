@@ -21,7 +21,7 @@ from service.config import load_settings
 from tests.sip_proxy.helpers import new_username, session_query
 
 from .balancer import active_sessions
-from .conftest import TwoHosts
+from .conftest import TwoHosts, free_port, hosts_behind_haproxy
 from .test_nginx import wait_for_line
 
 # The service's own 429 for one session key too many (service/sip_proxy/routes.py builds the same body).
@@ -96,3 +96,19 @@ async def test_the_per_key_cap_holds_across_both_hosts(two_hosts: TwoHosts, stac
     # HAProxy logged the sessions by path: the auth_key never appears in its log.
     log = await wait_for_line(front.log, "GET /ws HTTP/1.1")
     assert " 429 " in log and query["auth_key"] not in log
+
+
+@pytest.mark.stack
+async def test_a_host_whose_pbx_is_down_gets_no_new_sessions(deploy_tools: None, stack_env, tmp_path) -> None:
+    # host2's PBX is a port nothing listens on: its /readyz says 503, so the checks take it out.
+    dead_pbx = free_port()  # outside 8400-8499, where the hosts and HAProxy get theirs
+    with hosts_behind_haproxy(stack_env, tmp_path, {"SIP_UPSTREAM": f"ws://127.0.0.1:{dead_pbx}"}) as hosts:
+        front = hosts.balancer
+        await front.wait_states({"host1": "UP", "host2": "DOWN"})
+        async with aiohttp.ClientSession() as http, AsyncExitStack() as opened:
+            for _ in range(3):
+                query = session_query(stack_env["AUTH_KEY_SECRET"], new_username())
+                ws = await opened.enter_async_context(http.ws_connect(
+                    f"ws://127.0.0.1:{front.port}/ws?{urlencode(query)}", protocols=("sip",), origin=front.base))
+                assert not ws.closed
+            assert [await active_sessions(port) for port in hosts.service_ports] == [3, 0]
