@@ -32,6 +32,7 @@ MODULES = (
     "service.sip_proxy.sip",
     "service.sip_proxy.stats",
     "service.sip_proxy.session",
+    "service.sip_proxy.relay.dialogs",
     "service.sip_proxy.relay.identity",
     "service.sip_proxy.relay.core",
     "service.sip_proxy.relay.protocols",

@@ -15,9 +15,10 @@ import pytest
 from devstack import install
 from devstack.__main__ import DEPLOY_TOOLS
 from tests.deploy.balancer import Balancer, active_sessions, balancer, free_ports
+from tests.own_kamailio import OwnKamailio
 
-from .conftest import OpenPhone, OwnKamailio, PhonePage, ServiceProcess, growth, until
-from .test_reconnect import call_between, hang_up_reaches
+from .conftest import OpenPhone, PhonePage, ServiceProcess, growth, hang_up_reaches, until
+from .test_reconnect import call_between
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
