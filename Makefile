@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 # Pure JS tests of static/js: every tests/js/**/*.test.mjs, run by `node --test` (no browser) in `make lint`.
 JS_TESTS = $(shell find tests/js -name '*.test.mjs' 2>/dev/null | sort)
 
-.PHONY: run test lint bench stack stop deps clean-stack
+.PHONY: run test lint bench stack stop deps compiled clean-stack
 
 ## make run: the local stack, the demo URLs and a curl, then the service in the foreground (Ctrl-C stops all)
 run: deps
@@ -18,6 +18,8 @@ run: deps
 test: lint
 	$(PY) -m devstack up --with-browser --with-deploy-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
+# The relay's fast tests again on its pure-Python modules (the compiled ones ran above, service/compiled.py).
+	OMNISENSE_PURE_PYTHON=1 $(PY) -m pytest -q -m "not stack and not browser" tests/sip_proxy tests/test_compiled.py
 
 ## make lint: ruff, mypy (strict on service/) and the pure JS tests; nothing needs the stack
 lint: deps
@@ -37,7 +39,12 @@ stack: deps
 stop:
 	@if [ -x $(PY) ]; then $(PY) -m devstack down; fi
 
-deps: $(VENV)/.installed node_modules/.installed
+deps: $(VENV)/.installed node_modules/.installed compiled
+
+## make compiled: the relay's per-message modules built by mypyc into build/mypyc/<hash of their sources>/
+## (about 10 s; nothing to do when that build exists; without a C compiler the service runs them pure)
+compiled: $(VENV)/.installed
+	$(PY) -m devstack.compile
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \

@@ -9,7 +9,7 @@ the idle process, and its CPU over WINDOW seconds (a whole keep-alive round).
 
 Each session holds two descriptors in the service (browser and PBX legs), so a process needs `ulimit -n` of
 twice the sessions and some; where the hard limit is lower the top level is as many sessions as it allows
-and the table says so. Target: 10,000 idle sessions within 300 MB RSS.
+and the table says so. Target: 10,000 idle sessions within 250 MB RSS.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ LEVELS = (1000, 5000, 10000)
 WINDOW = 30.0
 KEEPALIVE_S = 30.0  # static/js/phone-rules.js KEEPALIVE_S
 CONNECT_CONCURRENCY = 50
-TARGET_RSS_MB = 300
+TARGET_RSS_MB = 250
 SPARE_DESCRIPTORS = 200  # the service's own: listening socket, epoll, database pool, logs
 
 

@@ -29,8 +29,8 @@ from . import (
 )
 from .paths import LOGS
 
-DEPLOY_TOOLS = {"/usr/sbin/nginx": ["nginx"], "systemd-analyze": ["systemd"]}
-"""What the tests of deploy/ run: nginx in front of the service, and systemd's unit checker."""
+DEPLOY_TOOLS = {"/usr/sbin/nginx": ["nginx"], "/usr/sbin/haproxy": ["haproxy"], "systemd-analyze": ["systemd"]}
+"""What the tests of deploy/ run: nginx in front of the service, HAProxy before several, systemd's unit checker."""
 
 
 def up(*, browser: bool = False, bench_tools: bool = False, deploy_tools: bool = False) -> dict[str, str]:

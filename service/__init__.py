@@ -2,3 +2,8 @@
 ViciDial Lead Archive API, in one aiohttp service."""
 
 __version__ = "0.1.0"
+
+from . import compiled
+
+# Before anything imports the relay: its per-message modules compiled from these very sources, if built.
+COMPILED = compiled.install()

@@ -134,7 +134,7 @@ async def pbx_service(pbx: Pbx, asterisk_stack: dict[str, str], make_settings) -
 @pytest.fixture
 async def pbx_service_process(pbx: Pbx, asterisk_stack: dict[str, str]) -> AsyncIterator[ServiceProcess]:
     """The service as a process of its own in front of the Asterisk of `pbx`, so it can be killed."""
-    service = ServiceProcess(asterisk_stack, upstream_env=pbx.upstream_env(), usernames=POOL)
+    service = ServiceProcess(asterisk_stack, env=pbx.upstream_env(), usernames=POOL)
     await service.start()
     try:
         yield service

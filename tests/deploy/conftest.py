@@ -1,4 +1,5 @@
-"""Fixtures for the deploy/ tests: the tools installed, a test certificate, the service behind nginx."""
+"""Fixtures for the deploy/ tests: the tools installed, a test certificate, the service behind nginx, two
+instances behind HAProxy."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +17,9 @@ import pytest
 
 import devstack.__main__ as devstack_main
 from devstack import install, nginx
-from devstack.paths import ROOT
+
+from .balancer import Balancer, balancer, free_ports
+from .processes import running
 
 
 @pytest.fixture(scope="session")
@@ -30,42 +32,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def argv0(proc: subprocess.Popen[bytes]) -> str:
-    """The program a Popen started (its args are a list of str here, but typed as any command form)."""
-    args = proc.args
-    return str(args[0] if isinstance(args, list) else args)
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{argv0(proc)} exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port} after {timeout:.0f} s:\n{log.read_text(errors='replace')}")
-
-
-@contextmanager
-def running(argv: list[str], port: int, log: Path,
-            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, proc, log)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,3 +72,34 @@ def fronted(deploy_tools: None, stack_env: dict[str, str],
             running(nginx.command(run_dir), https_port, run_dir / "nginx.out"):
         context = ssl.create_default_context(cafile=str(cert))
         yield Fronted(f"https://127.0.0.1:{https_port}", f"127.0.0.1:{https_port}", context, service_log, run_dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoHosts:
+    """Two service instances (host1, host2) behind deploy/haproxy's configuration: `balancer.base` is its URL."""
+
+    balancer: Balancer
+    service_ports: tuple[int, int]
+
+
+@contextmanager
+def hosts_behind_haproxy(stack_env: dict[str, str], run_dir: Path,
+                         host2_env: dict[str, str] | None = None) -> Iterator[TwoHosts]:
+    """`python -m service serve` twice (host2 with `host2_env` over the common environment), HAProxy in front."""
+    port, *service_ports = free_ports(3)
+    ports = (service_ports[0], service_ports[1])
+    env = {**os.environ, **stack_env, "HOST": "127.0.0.1", "TRUSTED_PROXIES": "127.0.0.1,::1", "TLS_CERT_FILE": "",
+           "TLS_KEY_FILE": ""}
+    with running([sys.executable, "-m", "service", "serve"], ports[0], run_dir / "host1.log",
+                 {**env, "PORT": str(ports[0])}), \
+            running([sys.executable, "-m", "service", "serve"], ports[1], run_dir / "host2.log",
+                    {**env, **(host2_env or {}), "PORT": str(ports[1])}), \
+            balancer(run_dir, port, ports) as front:
+        yield TwoHosts(front, ports)
+
+
+@pytest.fixture(scope="module")
+def two_hosts(deploy_tools: None, stack_env: dict[str, str],
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
+    with hosts_behind_haproxy(stack_env, tmp_path_factory.mktemp("haproxy")) as hosts:
+        yield hosts

@@ -117,11 +117,11 @@ def free_port() -> int:
 class ServiceProcess(Launcher):
     """`python -m service serve` as a process of its own on a port of its own, so it can really be killed."""
 
-    def __init__(self, stack_env: dict[str, str], upstream: str | None = None, *,
-                 upstream_env: dict[str, str] | None = None, usernames: Callable[[], str] = new_username) -> None:
-        self.port = free_port()
+    def __init__(self, stack_env: dict[str, str], upstream: str | None = None, *, port: int | None = None,
+                 env: dict[str, str] | None = None, usernames: Callable[[], str] = new_username) -> None:
+        self.port = port or free_port()
         self.env = {**os.environ, **stack_env, "HOST": "127.0.0.1", "PORT": str(self.port),
-                    "ICE_TRANSPORT_POLICY": "relay", "TURN_CLI": "", **(upstream_env or {})}
+                    "ICE_TRANSPORT_POLICY": "relay", "TURN_CLI": "", **(env or {})}
         if upstream:
             self.env["SIP_UPSTREAM"] = upstream
         settings = load_settings(self.env)
