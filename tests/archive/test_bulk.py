@@ -155,8 +155,8 @@ async def test_status_age_and_dry_run(fresh_db, tmp_path) -> None:
     assert set(fresh_db.archive()) == {old_na}
     assert set(fresh_db.live()) == {old_sale, recent_na, called_na, other_list}
     bad = run(fresh_db, tmp_path, "archive", "--list-id", str(LIST), "--older-than", "ninety days")
-    assert (bad.returncode, bad.stderr.strip()) == (2, "archive: --older-than: expected an age such as 90d, 12w or 36h, got"
-                                                       " 'ninety days'")
+    assert (bad.returncode, bad.stderr.strip()) == (
+        2, "archive: --older-than: expected an age such as 90d, 12w or 36h, got 'ninety days'")
 
 
 async def test_a_lead_changed_during_the_run_stays_and_is_reported(fresh_db, monkeypatch) -> None:

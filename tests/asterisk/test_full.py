@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from devstack import asterisk
 from service.app import create_app
-from tests.deploy.conftest import running
+from tests.deploy.processes import running
 from tests.sip_proxy.helpers import session_query
 from tests.webphone.conftest import Service, free_port, until
 from tools.sipload import agents
