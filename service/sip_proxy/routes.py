@@ -24,7 +24,7 @@ from .metrics import RelayCollector
 from .phone_lookup import PhoneRouter
 from .phone_routes import Refusal
 from .relay import aiohttp_internals
-from .relay.core import MAX_FRAME
+from .relay.core import MAX_FRAME, UPSTREAM_CHECK_INTERVAL
 from .relay.dialogs import DialogRegistry
 from .relay.protocols import Relay, enable_keepalive
 from .relay.upstream import UpstreamTarget, open_upstream
@@ -43,6 +43,7 @@ UPSTREAM_TLS = web.AppKey("sip_upstream_tls", ssl.SSLContext)  # built once at s
 PER_KEY = web.AppKey[PerKeyLimit | HostPerKeyLimit]("sip_relay_sessions_per_key")  # host_limits.py under --workers
 DIALOGS = web.AppKey("sip_relay_dialogs", DialogRegistry)  # every agent's dialogs, kept across its sessions
 TURN_REAPER = web.AppKey("turn_reaper", TurnReaper)  # only when TURN_CLI is set
+UPSTREAM_CHECK = web.AppKey("sip_upstream_check_interval", float)  # seconds between two checks of each PBX leg
 
 
 async def ws(request: web.Request) -> web.StreamResponse:
@@ -122,7 +123,7 @@ async def _relay_session(request: web.Request, session: Session, browser: web.We
     try:
         await browser.prepare(request)  # the 101, written by aiohttp on the socket the relay now reads
         enable_keepalive(transport)
-        relay.start(app[DEADLINES])
+        relay.start(app[DEADLINES], app[UPSTREAM_CHECK])
         if vicidial is not None and login is not None:
             attached = vicidial.attach(login, relay)  # None (and closed) when a newer launch is open
         await asyncio.shield(relay.done)
@@ -237,6 +238,7 @@ def setup(app: web.Application) -> None:
     app[DEADLINES] = Deadlines()
     app[PER_KEY] = PerKeyLimit(app[SETTINGS].max_sessions_per_key)
     app[DIALOGS] = DialogRegistry()
+    app[UPSTREAM_CHECK] = UPSTREAM_CHECK_INTERVAL
     app[METRICS_REGISTRY].register(RelayCollector(stats, lambda: len(relays)))
     app[READINESS_CHECKS]["sip_upstream"] = upstream_ready
     if settings.turn_cli is not None and settings.turn_cli_password is not None:

@@ -10,16 +10,14 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import aiohttp
-import pytest
 
 from service.app import create_app
 from service.sip_proxy import wsframe
-from service.sip_proxy.relay.protocols import Relay
-from service.sip_proxy.routes import RELAYS
+from service.sip_proxy.routes import RELAYS, UPSTREAM_CHECK
 
 from .helpers import accept_websocket, full_pbx, loopback_server, session_query
 
-CHECK = 0.2  # the relay's liveness check interval in these tests (15 s in service)
+CHECK = 0.2  # the relay's liveness check interval in these tests (UPSTREAM_CHECK_INTERVAL, 15 s, in service)
 
 
 @contextlib.asynccontextmanager
@@ -43,14 +41,11 @@ async def _pbx(*, pong: bool) -> AsyncIterator[tuple[str, list[bytes]]]:
         yield url, received
 
 
-@pytest.fixture
-def short_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Relay, "check_interval", CHECK)
-
-
 async def _client(aiohttp_client, make_settings, url: str):
     settings = make_settings({"SIP_UPSTREAM": url})
-    return await aiohttp_client(create_app(settings)), session_query(settings.auth_key_secret, "1001")
+    app = create_app(settings)
+    app[UPSTREAM_CHECK] = CHECK
+    return await aiohttp_client(app), session_query(settings.auth_key_secret, "1001")
 
 
 @contextlib.asynccontextmanager
@@ -63,7 +58,7 @@ async def _session(aiohttp_client, make_settings, *, pong: bool):
 
 
 async def test_keepalives_are_answered_by_the_relay_over_many_intervals_when_the_pbx_answers_none(
-        aiohttp_client, make_settings, short_checks):
+        aiohttp_client, make_settings):
     async with _session(aiohttp_client, make_settings, pong=True) as (client, ws, received):
         started = time.monotonic()
         answered = 0
@@ -80,7 +75,7 @@ async def test_keepalives_are_answered_by_the_relay_over_many_intervals_when_the
 
 
 async def test_a_pbx_that_stops_answering_pings_closes_the_session_with_1013(
-        aiohttp_client, make_settings, short_checks):
+        aiohttp_client, make_settings):
     async with _session(aiohttp_client, make_settings, pong=False) as (client, ws, _received):
         started = time.monotonic()
         msg = await asyncio.wait_for(ws.receive(), 5)

@@ -132,10 +132,9 @@ class Relay:
     """One session on the event loop: the core, its two sockets, the expiry, the PBX's liveness checks (one
     `Deadlines` entry at a time, re-armed after each) and the closing timeout."""
 
-    check_interval = UPSTREAM_CHECK_INTERVAL  # seconds between two core.check_upstream() calls
-
     __slots__ = (
         "_check",
+        "_check_interval",
         "_close_timer",
         "_deadlines",
         "_expiry",
@@ -158,6 +157,7 @@ class Relay:
         self._deadlines: Deadlines | None = None
         self._expiry: Entry | None = None
         self._check: Entry | None = None
+        self._check_interval = UPSTREAM_CHECK_INTERVAL  # seconds between two core.check_upstream() calls
         self._close_timer: asyncio.TimerHandle | None = None
         self._flushing = False
         early, upstream.early = upstream.early, b""
@@ -182,13 +182,15 @@ class Relay:
         if early:
             self.core.receive_browser(early)
 
-    def start(self, deadlines: Deadlines) -> None:
-        """After the 101 went to the browser: relay what either side already sent, and watch the expiry."""
+    def start(self, deadlines: Deadlines, check_interval: float = UPSTREAM_CHECK_INTERVAL) -> None:
+        """After the 101 went to the browser: relay what either side already sent, watch the expiry, and check
+        the PBX's leg every `check_interval` seconds."""
         core = self.core
         if not core.closing:
             self._deadlines = deadlines
+            self._check_interval = check_interval
             self._expiry = deadlines.add(self.session.expires_ts, self.expire)
-            self._check = deadlines.after(self.check_interval, self.check_upstream)
+            self._check = deadlines.after(self._check_interval, self.check_upstream)
         core.start()
         self.flush()
 
@@ -198,7 +200,7 @@ class Relay:
         core.check_upstream()
         self.flush()
         if not core.closing and self._deadlines is not None:
-            self._check = self._deadlines.after(self.check_interval, self.check_upstream)
+            self._check = self._deadlines.after(self._check_interval, self.check_upstream)
 
     def expire(self) -> None:
         self.core.expire()
