@@ -8,14 +8,15 @@ PY     := $(VENV)/bin/python
 # Pure JS tests of static/js: every tests/js/**/*.test.mjs, run by `node --test` (no browser) in `make lint`.
 JS_TESTS = $(shell find tests/js -name '*.test.mjs' 2>/dev/null | sort)
 
-.PHONY: run test lint bench stack stop deps compiled clean-stack
+.PHONY: run test lint bench stack stop deps compiled clean-stack asterisk-background
 
 ## make run: the local stack, the demo URLs and a curl, then the service in the foreground (Ctrl-C stops all)
 run: deps
 	$(PY) -m devstack run
 
-## make test: lint first, then the same set-up without the foreground service, then the whole test suite
-test: lint
+## make test: lint first, then the same set-up without the foreground service, then the whole test suite.
+## A first Asterisk build (minutes, once per machine) starts before all of that and runs beside it.
+test: asterisk-background lint
 	$(PY) -m devstack up --with-browser --with-deploy-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 # The relay's fast tests again on its pure-Python modules (the compiled ones ran above, service/compiled.py).
@@ -31,6 +32,10 @@ lint: deps
 bench: deps
 	$(PY) -m devstack up --with-bench-tools
 	$(PY) -m bench
+
+# Standard library only: it runs on the system Python, before the virtualenv exists.
+asterisk-background:
+	$(PYTHON) -m devstack.asterisk_build --background
 
 ## make stack / make stop: the local stack (MariaDB, Kamailio, coturn) in the background
 stack: deps

@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -119,12 +120,17 @@ def ensure_built(sources: Path = SOURCES) -> bool:
         raise RuntimeError(missing_reason(sources))
     asterisk, pjproject = found
     root = cache_root()
-    install_dir = root / f"asterisk-{build_key(asterisk, pjproject)}"
+    install_dir = _install_dir(asterisk, pjproject)
     root.mkdir(parents=True, exist_ok=True)
     did_build = False
-    # Two clones starting at once: one builds, the other waits for it and reuses the result.
+    # Two clones starting at once, or a build started in the background (`start_in_background`): one builds,
+    # the other waits for it and reuses the result.
     with open(root / "asterisk.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"devstack: waiting for the Asterisk build under way (log in {_log_of(install_dir)})", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         if not (install_dir / COMPLETE).exists():
             _build(asterisk, pjproject, install_dir)
             did_build = True
@@ -135,6 +141,29 @@ def ensure_built(sources: Path = SOURCES) -> bool:
         LINK.unlink()
     LINK.symlink_to(install_dir)
     return did_build
+
+
+def _install_dir(asterisk: Path, pjproject: Path) -> Path:
+    return cache_root() / f"asterisk-{build_key(asterisk, pjproject)}"
+
+
+def _log_of(install_dir: Path) -> Path:
+    return install_dir.with_name(install_dir.name + ".log")
+
+
+def start_in_background(sources: Path = SOURCES) -> bool:
+    """Start the build in a process of its own, at a lower priority, unless there is nothing to build: `make test`
+    does this first, so the build overlaps the virtualenv, npm and lint steps, and `ensure_built` then waits for
+    it. The build packages are installed here, before, so no two apt-get runs overlap. True if a build started."""
+    found = tarballs(sources)
+    if found is None or (_install_dir(*found) / COMPLETE).exists():
+        return False
+    install.ensure_packages(_PACKAGE_PROBES)
+    subprocess.Popen([sys.executable, "-m", "devstack.asterisk_build"], cwd=ROOT, start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     preexec_fn=lambda: os.nice(10))
+    print(f"devstack: building Asterisk in the background (log in {_log_of(_install_dir(*found))})", flush=True)
+    return True
 
 
 def _run(argv: list[str], cwd: Path, log: Path) -> None:
@@ -153,7 +182,7 @@ def _build(asterisk: Path, pjproject: Path, install_dir: Path) -> None:
     for leftover in (work, install_dir):
         shutil.rmtree(leftover, ignore_errors=True)
     work.mkdir(parents=True)
-    log = install_dir.with_name(install_dir.name + ".log")
+    log = _log_of(install_dir)
     log.write_text("")
     started = time.monotonic()
     print(f"devstack: building Asterisk from {asterisk.name} (a few minutes, once; log in {log})", flush=True)
@@ -179,3 +208,12 @@ def _build(asterisk: Path, pjproject: Path, install_dir: Path) -> None:
     (install_dir / COMPLETE).write_text(f"{asterisk.name} {pjproject.name}\n")
     shutil.rmtree(work, ignore_errors=True)
     print(f"devstack: Asterisk built in {time.monotonic() - started:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    # `python -m devstack.asterisk_build [--background]`: standard library only, so the system Python can run it
+    # before the virtualenv exists.
+    if sys.argv[1:] == ["--background"]:
+        start_in_background()
+    else:
+        ensure_built()
