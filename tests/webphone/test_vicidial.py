@@ -321,8 +321,10 @@ async def test_a_reload_of_the_frame_keeps_the_session(gateway, screens, vici_ro
     framed = await open_screen(screens.add(agent.login(base)))
     await framed.wait_body("registration", "registered")
     await until(lambda: framed.phone("phone.call && phone.call.state"), lambda v: v == "in-call", "in the conference")
-    await framed.frame.evaluate("location.reload()")
-    await framed.wait_body("registration", "registered")
+    await framed.frame.evaluate("window.beforeReload = true; location.reload()")
+    # The old document answers until it is gone: wait for the new one (no marker) to register.
+    await until(lambda: framed.evaluate("window.beforeReload ? null : document.body.dataset.registration"),
+                lambda v: v == "registered", "the reloaded frame registered")
     assert await framed.phone("phone.params.username") == agent.extension
 
 
