@@ -16,9 +16,14 @@ run: deps
 
 ## make test: lint first, then the same set-up without the foreground service, then the whole test suite.
 ## A first Asterisk build (minutes, once per machine) starts before all of that and runs beside it.
+## The suite runs on TEST_WORKERS pytest-xdist workers (most tests wait on a browser, a PBX or a timer; at most 3,
+## tests/asterisk/conftest.py), then the tests marked `alone` (they stop a shared daemon) one at a time; exit
+## status 5 is "none selected".
+TEST_WORKERS ?= 2
 test: asterisk-background lint
 	$(PY) -m devstack up --with-browser --with-deploy-tools
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not alone" $(PYTEST_ARGS)
+	$(PY) -m pytest -m alone $(PYTEST_ARGS) || [ $$? -eq 5 ]
 # The relay's fast tests again on its pure-Python modules (the compiled ones ran above, service/compiled.py).
 	OMNISENSE_PURE_PYTHON=1 $(PY) -m pytest -q -m "not stack and not browser" tests/sip_proxy tests/test_compiled.py
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import random
 from collections.abc import AsyncIterator
 
@@ -33,18 +34,33 @@ from tools.sipload import agents
 PBXES = {"chan_sip": asterisk.CHAN_SIP, "pjsip": asterisk.PJSIP}
 
 
-class AgentPool:
-    """Usernames of agents configured in Asterisk, never the same twice in a test run."""
+POOL_SLICES = 4
+"""The pool is cut in this many slices: one per pytest-xdist worker (gw0, gw1, gw2), the last for a run without
+workers (`make test` runs its `alone` tests so, after the workers' run): no two ever take the same agent."""
 
-    def __init__(self) -> None:
-        self.left = list(asterisk.TEST_AGENTS)
+
+def pool_slice(worker: str | None) -> int:
+    """The slice of `PYTEST_XDIST_WORKER` (gw0, gw1, ...; None without workers)."""
+    if worker is None:
+        return POOL_SLICES - 1
+    return int(worker.removeprefix("gw")) % (POOL_SLICES - 1)
+
+
+class AgentPool:
+    """Usernames of agents configured in Asterisk, never the same twice in a test run (an agent's registration
+    outlives its test in Asterisk until it expires)."""
+
+    def __init__(self, worker: str | None) -> None:
+        self.left = list(asterisk.TEST_AGENTS[pool_slice(worker)::POOL_SLICES])
         random.shuffle(self.left)
 
     def __call__(self) -> str:
+        if not self.left:
+            raise RuntimeError(f"all {len(asterisk.TEST_AGENTS) // POOL_SLICES} test agents of this worker are used")
         return self.left.pop()
 
 
-POOL = AgentPool()
+POOL = AgentPool(os.environ.get("PYTEST_XDIST_WORKER"))
 
 
 @dataclasses.dataclass

@@ -90,6 +90,7 @@ async def _dtmf_ends(pbx: Pbx, mark: int, channel: str) -> list[str]:
 
 
 # The same dialplan and media path on both drivers: chan_sip only, to keep the suite short.
+@pytest.mark.usefixtures("plain_phone_turn")
 @pytest.mark.parametrize("pbx", ["chan_sip"], indirect=True)
 async def test_the_echo_and_the_plain_phone(pbx: Pbx, pbx_service, open_phone) -> None:
     a = await open_phone(pbx_service.url())

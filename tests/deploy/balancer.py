@@ -1,6 +1,7 @@
 """deploy/haproxy/'s configuration running on loopback in front of two service instances, for the tests.
 
-The instances (however a test starts them) listen on ports of their own; HAProxy on another, all in 8400-8499.
+The instances (however a test starts them) listen on ports of their own; HAProxy on another, each one the
+kernel found free (so tests running at once on several workers never pick the same).
 `Balancer.wait_states` waits until the health checks see each instance as expected.
 """
 
@@ -13,7 +14,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -22,22 +23,14 @@ from devstack import haproxy
 
 from .processes import running
 
-PORT_RANGE = range(8400, 8500)
-
 
 def free_ports(count: int) -> list[int]:
-    """`count` ports of 8400-8499 nothing listens on now (a port another test holds is skipped)."""
-    found: list[int] = []
-    for port in PORT_RANGE:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        found.append(port)
-        if len(found) == count:
-            return found
-    raise RuntimeError(f"fewer than {count} free ports in {PORT_RANGE}")
+    """`count` different ports nothing listens on now: all held at once while the kernel picks them."""
+    with ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 async def active_sessions(port: int) -> int:

@@ -101,7 +101,7 @@ async def test_the_per_key_cap_holds_across_both_hosts(two_hosts: TwoHosts, stac
 @pytest.mark.stack
 async def test_a_host_whose_pbx_is_down_gets_no_new_sessions(deploy_tools: None, stack_env, tmp_path) -> None:
     # host2's PBX is a port nothing listens on: its /readyz says 503, so the checks take it out.
-    dead_pbx = free_port()  # outside 8400-8499, where the hosts and HAProxy get theirs
+    dead_pbx = free_port()
     with hosts_behind_haproxy(stack_env, tmp_path, {"SIP_UPSTREAM": f"ws://127.0.0.1:{dead_pbx}"}) as hosts:
         front = hosts.balancer
         await front.wait_states({"host1": "UP", "host2": "DOWN"})

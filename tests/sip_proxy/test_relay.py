@@ -360,6 +360,7 @@ async def test_a_browser_leaving_during_the_upstream_connect_leaves_no_upstream_
         browser_gone.set()
         pbx.close()
 
+@pytest.mark.alone
 @pytest.mark.stack
 async def test_kamailio_restart_closes_with_1013_and_new_sessions_work(connect, stack_env):
     agent = await connect()

@@ -25,6 +25,8 @@ def _credentials(stack_env, seconds: float, user_id: int) -> dict:
                             ice_transport_policy="all", now=now)
 
 
+# Alone: its first sweep must find no ended session among all of coturn's.
+@pytest.mark.alone
 async def test_a_sweep_cancels_ended_sessions_it_was_never_told_about(relay_settings, stack_env):
     port = int(stack_env.get("TURN_PORT", "3478"))
     ended, lasting = _credentials(stack_env, 2, 1001), _credentials(stack_env, 3600, 1002)

@@ -38,7 +38,7 @@ async def registered(control: PhoneControl) -> bool:
 
 
 @pytest.fixture
-async def plain_phone(stack_env) -> AsyncIterator[PhoneControl]:
+async def plain_phone(stack_env, plain_phone_turn) -> AsyncIterator[PhoneControl]:
     """The stack's baresip, registered. A Kamailio restarted by an earlier test forgets its binding until
     baresip's next refresh (and a refresh that met the restart backs off): then devstack starts it anew."""
     control = await PhoneControl.connect()

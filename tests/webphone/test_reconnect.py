@@ -31,6 +31,7 @@ def backoffs(log: str) -> list[float]:
     return [float(x) for x in re.findall(r"reconnecting in ([0-9.]+) s", log)]
 
 
+@pytest.mark.alone
 async def test_the_page_reconnects_and_reregisters_after_kamailio_restarts(service, open_phone, stack_env) -> None:
     a_url, b_url = service.url(debug_html=True), service.url()
     a = await open_phone(a_url)
@@ -67,6 +68,7 @@ async def test_the_page_reconnects_and_reregisters_after_kamailio_restarts(servi
     assert "reconnecting in" in await a.text("#debug-log")
 
 
+@pytest.mark.alone
 async def test_the_browser_coming_back_online_retries_at_once(service, open_phone, stack_env) -> None:
     a = await open_phone(service.url(debug_html=True))
     await a.wait_state("registered")

@@ -34,8 +34,8 @@ pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
 
 @pytest.fixture(autouse=True)
-async def plain_phone_free() -> AsyncIterator[None]:
-    """The conferences ring the stack's one plain phone: no call of an earlier test is left on it."""
+async def plain_phone_free(plain_phone_turn) -> AsyncIterator[None]:
+    """The conferences ring the stack's one plain phone: this test's alone, no call of an earlier test left on it."""
     await hang_up_plain_phone()
     yield
     await hang_up_plain_phone()
