@@ -224,6 +224,16 @@ def test_framing_error_names_what_the_pbx_could_read_differently(head, reason):
     assert sip.framing_error(head) == reason
 
 
+@pytest.mark.parametrize("byte", range(256))
+def test_every_byte_but_cr_lf_and_nul_may_be_in_a_line_and_any_but_those_sp_and_ht_may_start_one(byte):
+    char = bytes([byte])
+    inside = b"MESSAGE sip:a@h SIP/2.0\r\nX: a" + char + b"b\r\n\r\n"
+    first = b"MESSAGE sip:a@h SIP/2.0\r\n" + char + b"X: a\r\n\r\n"
+    assert (sip.framing_error(inside) is None) == (char not in (b"\r", b"\n", b"\x00"))
+    assert (sip.framing_error(first) is None) == (char not in (b"\r", b"\n", b"\x00", b" ", b"\t"))
+    assert (sip.framing_error(char + b"X: a\r\n\r\n") is None) == (char not in (b"\r", b"\n", b"\x00", b" ", b"\t"))
+
+
 def register_contacts(frame: bytes) -> tuple[frozenset[str], frozenset[str], bool]:
     return sip.contact_changes(*sip.register_headers(frame)[2:])
 
