@@ -660,6 +660,18 @@ async def test_frame_abuse_closes_its_session_and_leaves_a_bystander_untouched(c
     assert kamailio_lookup(bystander.username)
 
 
+@pytest.mark.stack
+async def test_after_the_relay_s_close_nothing_more_is_written_on_the_browser_s_socket(relay, relay_settings):
+    """aiohttp's WebSocket response is dropped once the 101 is out (memory): when the handler returns, aiohttp
+    must not write a Close of its own, or anything else, after the relay's."""
+    username = new_username()
+    async with _handshaken(relay, relay_settings, username) as (reader, writer):
+        writer.write(_masked(0x88, (4321).to_bytes(2, "big")))
+        assert await _close_code(reader) == 4321  # the relay echoes the browser's code
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # then the socket ends with nothing after it
+    await _until_both_legs_gone(relay, username)
+
+
 def _spoof(own: str, victim: str, *, method: str = "INVITE", from_line: str | None = None,
            to_line: str | None = None) -> bytes:
     from_line = from_line or f"From: <sip:{victim}@omnisense.local>;tag=s"

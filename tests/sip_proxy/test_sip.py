@@ -224,13 +224,50 @@ def test_framing_error_names_what_the_pbx_could_read_differently(head, reason):
     assert sip.framing_error(head) == reason
 
 
+@pytest.mark.parametrize("byte", range(256))
+def test_every_byte_but_cr_lf_and_nul_may_be_in_a_line_and_any_but_those_sp_and_ht_may_start_one(byte):
+    char = bytes([byte])
+    inside = b"MESSAGE sip:a@h SIP/2.0\r\nX: a" + char + b"b\r\n\r\n"
+    first = b"MESSAGE sip:a@h SIP/2.0\r\n" + char + b"X: a\r\n\r\n"
+    assert (sip.framing_error(inside) is None) == (char not in (b"\r", b"\n", b"\x00"))
+    assert (sip.framing_error(first) is None) == (char not in (b"\r", b"\n", b"\x00", b" ", b"\t"))
+    assert (sip.framing_error(char + b"X: a\r\n\r\n") is None) == (char not in (b"\r", b"\n", b"\x00", b" ", b"\t"))
+
+
+def register_contacts(frame: bytes) -> tuple[frozenset[str], frozenset[str], bool]:
+    return sip.contact_changes(*sip.register_headers(frame)[2:])
+
+
 def test_register_contacts_reads_what_a_register_binds_and_removes():
     register = (b"REGISTER sip:h SIP/2.0\r\nContact: <sip:a@x.invalid;transport=ws>;expires=600, "
                 b'"B, c" <sip:b@10.0.0.1>\r\nm: <sip:c@y.INVALID>;expires=0\r\nContent-Length: 0\r\n\r\n')
-    adds, removes, everything = sip.register_contacts(register)
+    adds, removes, everything = register_contacts(register)
     assert adds == {"sip:a@x.invalid;transport=ws"}  # only the .invalid ones are of use to the relay
     assert removes == {"sip:c@y.INVALID"} and not everything
-    assert sip.register_contacts(b"REGISTER sip:h SIP/2.0\r\nContact: *\r\nExpires: 0\r\n\r\n")[2]
+    assert register_contacts(b"REGISTER sip:h SIP/2.0\r\nContact: *\r\nExpires: 0\r\n\r\n")[2]
+    assert register_contacts(b"REGISTER sip:h SIP/2.0\r\nContact: <sip:a@x.invalid>\r\nexpires:\t0 \r\n\r\n")[1] \
+        == {"sip:a@x.invalid"}  # Expires: 0 in any case, after any blanks
+
+
+@pytest.mark.parametrize("head", [
+    b"REGISTER sip:h SIP/2.0\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:a@h>\r\n",
+    b"REGISTER sip:h SIP/2.0\r\nf: <sip:a@h>;tag=1\r\nt:<sip:b@h>\r\nFROM : <sip:c@h>\r\n",
+    b"REGISTER sip:h SIP/2.0\r\nfrom: <sip:a@h>\r\nTO:\t<sip:a@h> \r\nMax-Forwards: 70\r\nContent-Type: x\r\n",
+])
+def test_register_headers_finds_from_and_to_as_identity_headers_does(head):
+    frame = head + b"Contact: <sip:a@x.invalid>\r\nExpires: 600\r\nEvent: x\r\n\r\n"
+    froms, tos, contacts, expires = sip.register_headers(frame)
+    assert (froms, tos) == sip.identity_headers(frame)
+    assert contacts == (b"<sip:a@x.invalid>",) and expires == b"600"
+
+
+def test_register_headers_reads_every_contact_the_first_expires_and_refuses_a_folded_from():
+    frame = (b"REGISTER sip:h SIP/2.0\r\nFrom: <sip:a@h>\r\nTo: <sip:a@h>\r\nCONTACT:  <sip:a@x.invalid> \r\n"
+             b"m: <sip:b@y.invalid>\r\nExpires: 0abc\r\nexpires: 600\r\n\r\nContact: <sip:body@z>\r\n")
+    assert sip.register_headers(frame)[2:] == ((b"<sip:a@x.invalid> ", b"<sip:b@y.invalid>"), b"0")
+    assert sip.register_headers(b"REGISTER sip:h SIP/2.0\r\nTo: <sip:a@h>\r\n\r\n")[3] is None
+    with pytest.raises(sip.SipParseError):
+        sip.register_headers(b"REGISTER sip:h SIP/2.0\r\nFrom: <sip:a@h>\r\n\t;tag=x\r\nTo: <sip:a@h>\r\n\r\n")
 
 
 def test_dialog_identifiers_are_read_from_the_raw_message():

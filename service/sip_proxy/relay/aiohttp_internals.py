@@ -9,6 +9,10 @@ aiohttp does not offer publicly:
 - what aiohttp already read after the handshake request (a fast client sends its first frames before the
   101 arrives, and the upstream connect takes a while) sits in its request handler's `_message_tail`: it is
   taken from there and handed to the relay, and reading resumed if aiohttp had paused it over that buffer;
+- once the 101 is written, what aiohttp built to read and write frames on that socket (its frame queue, frame
+  parser and writer) and its HTTP parser are dropped, and the response marked closed so that aiohttp writes
+  nothing on the socket when the handler returns (`shed`): a session lives for hours, and those were about
+  3 KB of each idle session's memory;
 - aiohttp never sees the socket close (the relay's protocol does), so it is told by hand
   (`connection_lost(None)` on its request handler), or it would keep the connection in its books.
 And it unmasks browser frames with aiohttp's C helper (`websocket_mask`), ten times faster than pure Python;
@@ -51,6 +55,21 @@ def take_over(request: web.Request, protocol: asyncio.Protocol) -> tuple[asyncio
         handler._buffer_paused = False
         transport.resume_reading()
     return transport, early
+
+
+def shed(request: web.Request, response: web.WebSocketResponse) -> None:
+    """After `response.prepare` wrote the 101: forget aiohttp's WebSocket reader, parser and writer for the socket
+    the relay reads and writes, and its HTTP parser (only the next request on the connection would use it, and
+    there is none). The response counts as closed and its end as written: the relay closes the socket itself,
+    so `close()` and aiohttp's own `write_eof()` after the handler write nothing."""
+    response._set_closed()
+    response._eof_sent = True
+    response._reader = None
+    response._parser = None
+    response._writer = None
+    handler = request.protocol
+    handler._payload_parser = None
+    handler._parser = None
 
 
 def release(request: web.Request) -> None:

@@ -50,7 +50,7 @@ PBX_METHODS = frozenset((b"INVITE", b"SUBSCRIBE", b"REFER", b"BYE", b"CANCEL"))
 
 
 class IdentityPolicy:
-    __slots__ = ("_pending_register", "_refused_invites", "contacts", "dialogs", "username")
+    __slots__ = ("_contacts_read", "_pending_register", "_refused_invites", "contacts", "dialogs", "username")
 
     def __init__(self, username: str, dialogs: AgentDialogs | None = None) -> None:
         self.username = username
@@ -59,6 +59,10 @@ class IdentityPolicy:
         self.contacts: frozenset[str] = frozenset()
         # A REGISTER relayed and not answered yet: its Call-ID, the Contacts it adds and those it removes.
         self._pending_register: tuple[bytes, frozenset[str], frozenset[str]] | None = None
+        # The last REGISTER's Contact values and Expires digits, with what they do (sip.contact_changes): an
+        # agent's refreshes repeat them, so each is read once per session.
+        self._contacts_read: tuple[tuple[bytes, ...], bytes | None, tuple[frozenset[str], frozenset[str], bool]] \
+            | None = None
         # (Call-ID, To tag) of INVITEs answered 403 here; made on the first one.
         self._refused_invites: collections.deque[tuple[str, str]] | None = None
 
@@ -73,10 +77,14 @@ class IdentityPolicy:
         A request without exactly one From and one To, or with one the parser cannot read, raises
         `SipParseError`.
         """
-        froms, tos = sip.identity_headers(message)
+        method = method.upper()
+        if method == b"REGISTER":
+            froms, tos, contact_values, expires = sip.register_headers(message)
+        else:
+            froms, tos = sip.identity_headers(message)
+            contact_values, expires = (), None
         if len(froms) != 1 or len(tos) != 1:
             raise sip.SipParseError("a request needs exactly one From and one To")
-        method = method.upper()
         username = self.username
         if method == b"REGISTER":
             from_user = sip.header_user(froms[0])
@@ -85,7 +93,7 @@ class IdentityPolicy:
             to_user = sip.header_user(tos[0])
             if to_user != username:
                 return self._refuse(method, to_user, message)
-            self._registering(message)
+            self._registering(message, contact_values, expires)
             return None
         to_tag = sip.tag_of(tos[0])
         if to_tag is not None and method == b"ACK" and self._refused_invites is not None \
@@ -117,9 +125,16 @@ class IdentityPolicy:
             return True
         return self.dialogs.holds(sip.call_id(message), sip.tag_of(from_value), to_tag, from_uri)
 
-    def _registering(self, message: bytes) -> None:
-        """A REGISTER about to be relayed: which `.invalid` Contacts it binds or removes, kept until the PBX's 200."""
-        adds, removes, everything = sip.register_contacts(message)
+    def _registering(self, message: bytes, values: tuple[bytes, ...], expires: bytes | None) -> None:
+        """A REGISTER about to be relayed (its Contact values and Expires digits): which `.invalid` Contacts it
+        binds or removes, kept until the PBX's 200."""
+        read = self._contacts_read
+        if read is not None and read[0] == values and read[1] == expires:
+            adds, removes, everything = read[2]
+        else:
+            changes = sip.contact_changes(values, expires)
+            self._contacts_read = (values, expires, changes)
+            adds, removes, everything = changes
         if everything:
             removes = removes | self.contacts
         elif not removes and adds <= self.contacts:

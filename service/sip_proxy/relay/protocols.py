@@ -87,6 +87,7 @@ class UpstreamLeg(_Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.transport.write(self._request)
+        self._request = b""  # sent once: not kept for the session's life
 
     def data_received(self, data: bytes) -> None:
         relay = self.relay

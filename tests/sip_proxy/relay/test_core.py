@@ -731,6 +731,27 @@ def test_a_contact_counts_only_once_the_pbx_accepted_it_and_until_it_is_removed(
     assert not passes(pipe, agent_request("INVITE"))
 
 
+def test_each_register_s_contact_and_expires_count_though_a_session_reads_a_repeated_one_once():
+    """The session keeps its last REGISTER's reading of Contact and Expires: a refresh reuses it, and a REGISTER
+    that changes either (here only the Expires header) is read afresh."""
+    pipe = Pipe()
+
+    def register_with(headers: bytes) -> None:
+        text = register().replace(b"Content-Length", headers + b"Content-Length")
+        pipe.core.receive_browser(client(Opcode.TEXT, text))
+        pipe.core.receive_upstream(server(Opcode.TEXT, OK))
+        pipe.to_browser(), pipe.to_upstream()
+
+    bind = f"Contact: <{CONTACT}>\r\n".encode()
+    for _ in range(2):  # the first binds; the refresh repeats it
+        register_with(bind)
+        assert passes(pipe, agent_request("INVITE"))
+    register_with(bind + b"Expires: 0\r\n")  # the same Contact value, removed by the Expires header
+    assert not passes(pipe, agent_request("INVITE"))
+    register_with(bind)
+    assert passes(pipe, agent_request("INVITE"))
+
+
 @pytest.mark.parametrize("contact", ["sip:1002@omnisense.local", "sip:1002@127.0.0.1:5060;transport=ws",
                                      "sip:1002@host.invalid.example.com"])
 def test_a_contact_that_borrows_another_address_never_counts(contact):
