@@ -40,6 +40,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from devstack import procs
 from service import COMPILED, compiled
 
 T = TypeVar("T")
@@ -365,12 +366,7 @@ async def started(argv: list[str], port: int, name: str, env: dict[str, str] | N
         pin(process_tree(proc.pid), RELAY_CPU)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        procs.end(proc, 10)
 
 
 def pin(pids: list[int], cpu: int | None) -> None:

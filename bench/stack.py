@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import kamailio
+from devstack import kamailio, procs
 from tools.sipload.agents import agent_secret
 
 from .relay import ROOT, free_port, wait_port
@@ -109,10 +109,4 @@ async def service(env: dict[str, str], port: int, upstream: str,
 
 
 async def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            await asyncio.to_thread(proc.wait, timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    await asyncio.to_thread(procs.end, proc, timeout)

@@ -1,4 +1,4 @@
-"""Starting and stopping background daemons by pid file, and waiting for their ports."""
+"""Starting and stopping background daemons by pid file, and waiting for their ports; ending a child process."""
 
 from __future__ import annotations
 
@@ -128,3 +128,15 @@ def stop(name: str, timeout: float = 15.0) -> bool:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
     return True
+
+
+def end(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM a child process, then SIGKILL if it has not exited within `timeout` seconds; reaped either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

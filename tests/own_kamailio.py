@@ -42,13 +42,8 @@ class OwnKamailio:
         raise AssertionError("kamailio did not listen within 30 s")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            procs.end(self.proc, 10)
         self.proc = None
 
     def statistic(self, name: str) -> int:

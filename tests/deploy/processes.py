@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from devstack import procs
 from devstack.paths import ROOT
 
 
@@ -40,9 +41,4 @@ def running(argv: list[str], port: int, log: Path,
         wait_for_port(port, proc, log)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        procs.end(proc, 15)

@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from devstack import kamailio
+from devstack import kamailio, procs
 from tools.sipload.agents import agent_secret
 
 from .certs import Pair
@@ -35,12 +35,7 @@ class TlsKamailio:
         return f"wss://{host}:{self.ports[name]}/"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        procs.end(self.process, 10)
 
 
 def tls_config(pairs: dict[str, tuple[int, Pair]]) -> str:

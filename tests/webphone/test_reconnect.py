@@ -16,7 +16,7 @@ from service.app import create_app
 from tools.sipload import agents
 
 from ..sip_proxy.helpers import full_pbx
-from .conftest import ENGINES, PhonePage, Service, growth, hang_up_reaches, until
+from .conftest import ENGINES, PhonePage, Service, ServiceProcess, growth, hang_up_reaches, until
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -146,24 +146,29 @@ async def survived(p: PhonePage) -> None:
     assert "Quality" in await p.text("#call-flags")
 
 
+async def survives_a_kill(service: ServiceProcess, a: PhonePage, b: PhonePage) -> None:
+    """With A and B in a call: the service SIGKILLed, then started again. Both pages refresh the call over their
+    new connections, it stays up throughout, and B's hang-up reaches A over A's new connection."""
+    await service.kill()
+    await link_down(a)
+    await link_down(b)
+    # Media goes through coturn (and the PBX), not the service: it keeps flowing while there is no signalling.
+    assert await growth(a, "packetsReceived", 1.0) > 20
+    assert await a.phone("phone.state") == "in-call"
+    await service.start()
+    await refreshed(a)
+    await refreshed(b)
+    await survived(a)
+    await survived(b)
+    await hang_up_reaches(b, a)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_a_call_survives_the_service_killed_and_restarted(service_process, open_phone, engine) -> None:
     a = await open_phone(service_process.url(debug_html=True), engine=engine)
     b = await open_phone(service_process.url(debug_html=True))
     await call_between(a, b)
-    await service_process.kill()
-    await link_down(a)
-    await link_down(b)
-    # Media goes through coturn, not the service: it keeps flowing while there is no signalling at all.
-    assert await growth(a, "packetsReceived", 1.0) > 20
-    assert await a.phone("phone.state") == "in-call"
-    await service_process.start()
-    await refreshed(a)
-    await refreshed(b)
-    await survived(a)
-    await survived(b)
-    # The far end's next request must reach the page over its new connection.
-    await hang_up_reaches(b, a)
+    await survives_a_kill(service_process, a, b)
 
 
 async def test_a_call_survives_a_rolling_restart_of_the_service(service_process, open_phone) -> None:

@@ -419,8 +419,9 @@ class RelayCore:
             if what == "keepalive":
                 self._browser_keepalive()
                 return
-            if sip.framing_error(message) is not None:
-                self._badly_framed(what, token, message)
+            framing = sip.framing_error(message)
+            if framing is not None:
+                self._badly_framed(what, token, message, framing)
                 return
             if what == "request":
                 stats.request(FROM_BROWSER, token)
@@ -450,10 +451,9 @@ class RelayCore:
         if not upstream.shut:  # upstream.send, inline: once per message
             upstream.out.append(raw if raw is not None else encode(opcode, message, mask=True))
 
-    def _badly_framed(self, what: str, token: bytes, message: bytes) -> None:
-        """A browser message whose head is not strictly CRLF-framed: a SIP 400 for a request (when one can be
-        built), else close 1008. Nothing of it is forwarded."""
-        reason = sip.framing_error(message)
+    def _badly_framed(self, what: str, token: bytes, message: bytes, reason: str) -> None:
+        """A browser message whose head is not strictly CRLF-framed (`reason`, from sip.framing_error): a SIP 400
+        for a request (when one can be built), else close 1008. Nothing of it is forwarded."""
         self.stats.refused("bad_framing", logging.WARNING, "refused a badly framed %s (%s) on the session of %s "
                            "(customer %s)", token.decode(errors="replace"), reason, self.session.username,
                            self.session.customer_id)
